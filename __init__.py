@@ -1,0 +1,35 @@
+"""TVLT (Textless Vision-Language Transformer) for transformers 5.x.
+
+Importing this package registers TVLT with the transformers Auto classes, so legacy checkpoints
+(`"model_type": "tvlt"` without `auto_map`, e.g. `ZinengTang/tvlt-base`) load with `AutoModel.from_pretrained(...)`
+and no remote code.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining
+from transformers import AutoModelForVideoClassification
+
+from .configuration_tvlt import TvltConfig
+from .modeling_tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel, TvltPreTrainedModel
+
+
+__version__ = "0.1.0"
+
+
+def _register_with_auto_classes() -> None:
+    AutoConfig.register(TvltConfig.model_type, TvltConfig, exist_ok=True)
+    AutoModel.register(TvltConfig, TvltModel, exist_ok=True)
+    AutoModelForPreTraining.register(TvltConfig, TvltForPreTraining, exist_ok=True)
+    # transformers has no audio-visual task: the classifier answers to both single-modality classification autos
+    AutoModelForVideoClassification.register(TvltConfig, TvltForAudioVisualClassification, exist_ok=True)
+    AutoModelForAudioClassification.register(TvltConfig, TvltForAudioVisualClassification, exist_ok=True)
+
+
+_register_with_auto_classes()
+
+__all__ = [
+    "TvltConfig",
+    "TvltPreTrainedModel",
+    "TvltModel",
+    "TvltForPreTraining",
+    "TvltForAudioVisualClassification",
+]

@@ -1,0 +1,1256 @@
+# Copyright 2023 MURGe-Lab and The HuggingFace Inc. team; 2026 the tvlt project authors.
+# Licensed under the Apache License, Version 2.0.
+"""PyTorch TVLT model (Textless Vision-Language Transformer, Tang et al., NeurIPS 2022) for transformers 5.x.
+
+One transformer over video patches and audio-spectrogram patches. Parameter names, shapes and outputs are those of
+transformers 4.40.2's TVLT, so its checkpoints load unchanged; the differences (bug fixes and options) are listed in
+the project README.
+
+Token order inside the encoder is `[CLS, video patches, audio patches]` (4.40.2's). Video patches are frame-major,
+row-major inside a frame; audio patches are time-major with `frequency_length // audio_patch_size[1]` frequency
+patches per time step.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import ModelOutput, logging
+
+from .configuration_tvlt import TvltConfig
+
+
+logger = logging.get_logger(__name__)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Outputs
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TvltModelOutput(ModelOutput):
+    """
+    Output of [`TvltModel`]. `B` is the batch size, `Lv`/`La` the numbers of video/audio tokens the encoder saw
+    (after MAE masking when it is on), `Nv`/`Na` the numbers of video/audio patches before masking.
+
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(B, 1 + Lv + La, hidden_size)`):
+            Final (layer-normed) hidden states: `[CLS, video tokens, audio tokens]`. The CLS token is absent in a
+            masked pass with `config.mae_use_cls_token=False`.
+        last_pixel_hidden_state (`torch.FloatTensor` of shape `(B, Lv, hidden_size)`):
+            The video part of `last_hidden_state`; `None` without `pixel_values`.
+        last_audio_hidden_state (`torch.FloatTensor` of shape `(B, La, hidden_size)`):
+            The audio part of `last_hidden_state`; `None` without `audio_values`.
+        pixel_label_masks (`torch.FloatTensor` of shape `(B, Nv)`):
+            1 for video patches hidden by MAE masking (and not padding), 0 otherwise; only with `mask_pixel=True`.
+        audio_label_masks (`torch.FloatTensor` of shape `(B, Na)`):
+            Likewise for audio patches; only with `mask_audio=True`.
+        pixel_ids_restore (`torch.LongTensor` of shape `(B, Nv)`):
+            Permutation that puts the shuffled video patches back in order; only with `mask_pixel=True`.
+        audio_ids_restore (`torch.LongTensor` of shape `(B, Na)`):
+            Likewise for audio patches; only with `mask_audio=True`.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+            With `output_hidden_states=True`: the embeddings and the output of every layer (before the final layer
+            norm), each of shape `(B, sequence_length, hidden_size)`.
+        attentions (`tuple(torch.FloatTensor)`, *optional*):
+            With `output_attentions=True`: the attention probabilities of every layer, each of shape
+            `(B, num_attention_heads, sequence_length, sequence_length)`.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    last_pixel_hidden_state: torch.FloatTensor | None = None
+    last_audio_hidden_state: torch.FloatTensor | None = None
+    pixel_label_masks: torch.FloatTensor | None = None
+    audio_label_masks: torch.FloatTensor | None = None
+    pixel_ids_restore: torch.LongTensor | None = None
+    audio_ids_restore: torch.LongTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class TvltDecoderOutput(ModelOutput):
+    """
+    Output of [`TvltDecoder`].
+
+    Args:
+        logits (`torch.FloatTensor` of shape `(B, num_patches, decoder_hidden_size)`):
+            Layer-normed decoder states (the MAE heads turn them into patch values; the name is 4.40.2's).
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+            With `output_hidden_states=True`: the decoder input and the output of every decoder layer.
+        attentions (`tuple(torch.FloatTensor)`, *optional*):
+            With `output_attentions=True`: the attention probabilities of every decoder layer.
+    """
+
+    logits: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class TvltForPreTrainingOutput(ModelOutput):
+    """
+    Output of [`TvltForPreTraining`]. `Nv`/`Na` are the numbers of video/audio patches.
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*):
+            Sum of the computed objectives: matching loss (when `labels` are given) and the video and audio MAE
+            losses (when the MAE pass ran). `None` when no objective was computed.
+        matching_logits (`torch.FloatTensor` of shape `(B, 1)`):
+            Vision-audio matching logits (apply a sigmoid for a match probability); `None` without the matching
+            head or without both modalities.
+        pixel_logits (`torch.FloatTensor` of shape `(B, Nv, image_patch_size[0] * image_patch_size[1] * num_image_channels)`):
+            MAE reconstruction of every video patch (pixel values, in the layout of [`TvltForPreTraining.patchify_pixel`]).
+        audio_logits (`torch.FloatTensor` of shape `(B, Na, audio_patch_size[0] * audio_patch_size[1] * num_audio_channels)`):
+            MAE reconstruction of every audio patch.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*):
+            Encoder hidden states of the last encoder pass (the MAE pass when it ran, else the matching pass).
+        attentions (`tuple(torch.FloatTensor)`, *optional*):
+            Encoder attentions of the last encoder pass.
+        pixel_label_masks (`torch.FloatTensor` of shape `(B, Nv)`, *optional*):
+            1 for the video patches the MAE pass hid from the encoder (the ones the loss is computed on).
+        audio_label_masks (`torch.FloatTensor` of shape `(B, Na)`, *optional*):
+            1 for the audio patches the MAE pass hid from the encoder.
+    """
+
+    loss: torch.FloatTensor | None = None
+    matching_logits: torch.FloatTensor | None = None
+    pixel_logits: torch.FloatTensor | None = None
+    audio_logits: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    pixel_label_masks: torch.FloatTensor | None = None
+    audio_label_masks: torch.FloatTensor | None = None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# MAE masking
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def random_masking(
+    sequence: torch.Tensor,
+    noise: torch.Tensor,
+    len_keep: int,
+    attention_mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """
+    Keep the `len_keep` tokens of each sample with the smallest `noise` (MAE's per-sample shuffle).
+
+    Args:
+        sequence: `[B, L, D]` tokens.
+        noise: `[B, L]`; smaller is kept first.
+        len_keep: number of tokens kept per sample.
+        attention_mask: optional `[B, L]` padding mask (1 = real token).
+
+    Returns:
+        `(kept [B, len_keep, D], kept attention mask [B, len_keep] or None, label mask [B, L] with 1 = hidden and
+        real, ids_restore [B, L])`.
+    """
+    batch_size, seq_len, hidden_dim = sequence.shape
+    ids_shuffle = torch.argsort(noise, dim=1)  # ascending: small is keep, large is remove
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    ids_keep = ids_shuffle[:, :len_keep]
+    kept = torch.gather(sequence, dim=1, index=ids_keep.unsqueeze(-1).repeat(1, 1, hidden_dim))  # [B, len_keep, D]
+
+    label_masks = torch.ones([batch_size, seq_len], device=sequence.device)
+    label_masks[:, :len_keep] = 0
+    label_masks = torch.gather(label_masks, dim=1, index=ids_restore)  # [B, L], back in patch order
+    if attention_mask is not None:
+        # padding is never a reconstruction target
+        label_masks = label_masks * attention_mask
+        attention_mask = torch.gather(attention_mask, dim=1, index=ids_keep)
+    return kept, attention_mask, label_masks, ids_restore
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Embeddings
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class TvltPixelPatchEmbeddings(nn.Module):
+    """Turns `pixel_values` `[B, T, C, H, W]` into patch tokens `[B, T * patches_per_frame, hidden_size]`."""
+
+    def __init__(self, config: TvltConfig):
+        super().__init__()
+        self.image_size = (config.image_size, config.image_size)
+        self.patch_size = tuple(config.image_patch_size)
+        self.num_channels = config.num_image_channels
+        self.num_patches_per_image = config.num_patches_per_image
+        self.hidden_size = config.hidden_size
+        self.projection = nn.Conv2d(
+            config.num_image_channels, config.hidden_size, kernel_size=self.patch_size, stride=self.patch_size
+        )
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        batch_size, num_frames, num_channels, height, width = pixel_values.shape
+        frames = pixel_values.reshape(batch_size * num_frames, num_channels, height, width)
+        frames = frames.to(self.projection.weight.dtype)
+        embeddings = self.projection(frames).flatten(2).transpose(1, 2)  # [B*T, P, D]
+        return embeddings.reshape(batch_size, num_frames * self.num_patches_per_image, self.hidden_size)
+
+
+class TvltAudioPatchEmbeddings(nn.Module):
+    """Turns `audio_values` `[B, C, time, frequency]` into patch tokens `[B, time_patches * freq_patches, D]`."""
+
+    def __init__(self, config: TvltConfig):
+        super().__init__()
+        self.spectrogram_size = (config.spectrogram_length, config.frequency_length)
+        self.patch_size = tuple(config.audio_patch_size)
+        self.num_channels = config.num_audio_channels
+        self.patch_shape = (
+            config.spectrogram_length // self.patch_size[0],
+            config.frequency_length // self.patch_size[1],
+        )
+        self.num_patches = self.patch_shape[0] * self.patch_shape[1]
+        self.projection = nn.Conv2d(
+            config.num_audio_channels, config.hidden_size, kernel_size=self.patch_size, stride=self.patch_size
+        )
+
+    def forward(self, audio_values: torch.Tensor) -> torch.Tensor:
+        audio_values = audio_values.to(self.projection.weight.dtype)
+        return self.projection(audio_values).flatten(2).transpose(1, 2)  # [B, Na, D], time-major
+
+
+class TvltPixelEmbeddings(nn.Module):
+    """Video patch tokens plus spatial (`pos_embed_v`), temporal (`temporal_embed`) and type (`type_embed_v`) tables."""
+
+    def __init__(self, config: TvltConfig):
+        super().__init__()
+        self.patch_embeddings = TvltPixelPatchEmbeddings(config)
+        self.num_patches_per_image = self.patch_embeddings.num_patches_per_image
+        self.type_embed_v = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.temporal_embed = nn.Parameter(torch.zeros(1, config.num_frames, config.hidden_size))
+        self.pos_embed_v = nn.Parameter(torch.zeros(1, self.num_patches_per_image, config.hidden_size))
+        self.config = config
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        num_frames = pixel_values.shape[1]
+        embeddings = self.patch_embeddings(pixel_values)  # [B, T*P, D]
+        embeddings = embeddings + self.pos_embed_v.repeat(1, num_frames, 1)
+        embeddings = embeddings + torch.repeat_interleave(
+            self.temporal_embed[:, :num_frames], self.num_patches_per_image, dim=1
+        )
+        return embeddings + self.type_embed_v
+
+
+class TvltAudioEmbeddings(nn.Module):
+    """Audio patch tokens plus frequency (`freq_embed`), time (`pos_embed_a`) and type (`type_embed_a`) tables."""
+
+    def __init__(self, config: TvltConfig):
+        super().__init__()
+        self.patch_embeddings = TvltAudioPatchEmbeddings(config)
+        self.num_patches = self.patch_embeddings.num_patches
+        self.num_freq_patches = config.num_freq_patches
+        self.type_embed_a = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.pos_embed_a = nn.Parameter(torch.zeros(1, config.max_audio_time_patches, config.hidden_size))
+        self.freq_embed = nn.Parameter(torch.zeros(1, self.num_freq_patches, config.hidden_size))
+        self.config = config
+
+    def forward(self, audio_values: torch.Tensor) -> torch.Tensor:
+        embeddings = self.patch_embeddings(audio_values)  # [B, Na, D]
+        num_time_patches = embeddings.shape[1] // self.num_freq_patches
+        embeddings = embeddings + self.freq_embed.repeat(1, num_time_patches, 1)
+        embeddings = embeddings + torch.repeat_interleave(
+            self.pos_embed_a[:, :num_time_patches], self.num_freq_patches, dim=1
+        )
+        return embeddings + self.type_embed_a
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Transformer layer
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _layer_sizes(config: TvltConfig, is_decoder: bool) -> tuple[int, int, int]:
+    """(width, heads, feed-forward width) of an encoder or MAE-decoder layer.
+
+    Decoder layers read their sizes from the `decoder_*` fields instead of a deep copy of the config (4.40.2's way),
+    so that the attention implementation chosen later on the model's config reaches them too.
+    """
+    if is_decoder:
+        return config.decoder_hidden_size, config.decoder_num_attention_heads, config.decoder_intermediate_size
+    return config.hidden_size, config.num_attention_heads, config.intermediate_size
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain softmax attention; `query/key/value` are `[B, heads, L, head_dim]`, the output `[B, L, heads, head_dim]`."""
+    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling  # [B, H, L, L]
+    if attention_mask is not None:
+        attn_weights = attn_weights + attention_mask
+    attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
+    attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()  # [B, L, H, hd]
+    return attn_output, attn_weights
+
+
+class TvltSelfAttention(nn.Module):
+    """Multi-head self-attention, dispatched through the transformers attention interface."""
+
+    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+        super().__init__()
+        hidden_size, num_heads, _ = _layer_sizes(config, is_decoder)
+        self.config = config
+        self.num_attention_heads = num_heads
+        self.attention_head_size = hidden_size // num_heads
+        self.all_head_size = hidden_size
+        self.scaling = self.attention_head_size**-0.5
+        self.dropout_prob = config.attention_probs_dropout_prob
+        self.is_causal = False  # read by the flash-attention integration
+        self.query = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
+        self.key = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
+        self.value = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        attn_implementation: str | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        input_shape = hidden_states.shape[:-1]
+        head_shape = (*input_shape, self.num_attention_heads, self.attention_head_size)
+        query = self.query(hidden_states).view(head_shape).transpose(1, 2)  # [B, H, L, hd]
+        key = self.key(hidden_states).view(head_shape).transpose(1, 2)
+        value = self.value(hidden_states).view(head_shape).transpose(1, 2)
+
+        implementation = attn_implementation or self.config._attn_implementation
+        attention_interface: Callable = eager_attention_forward
+        if implementation not in (None, "eager"):
+            attention_interface = ALL_ATTENTION_FUNCTIONS[implementation]
+        context, attn_weights = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=self.dropout_prob if self.training else 0.0,
+            scaling=self.scaling,
+            is_causal=False,
+        )
+        context = context.reshape(*input_shape, self.all_head_size)  # [B, L, D]
+        return context, attn_weights
+
+
+class TvltSelfOutput(nn.Module):
+    """Attention output projection (the residual is added in [`TvltLayer`], pre-norm style)."""
+
+    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+        super().__init__()
+        hidden_size, _, _ = _layer_sizes(config, is_decoder)
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.dense(hidden_states))
+
+
+class TvltAttention(nn.Module):
+    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+        super().__init__()
+        self.attention = TvltSelfAttention(config, is_decoder)
+        self.output = TvltSelfOutput(config, is_decoder)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        attn_implementation: str | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        context, attn_weights = self.attention(hidden_states, attention_mask, attn_implementation)
+        return self.output(context), attn_weights
+
+
+class TvltIntermediate(nn.Module):
+    """First half of the MLP (the names `intermediate`/`output` are 4.40.2's parameter names)."""
+
+    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+        super().__init__()
+        hidden_size, _, intermediate_size = _layer_sizes(config, is_decoder)
+        self.dense = nn.Linear(hidden_size, intermediate_size)
+        self.intermediate_act_fn = ACT2FN[config.hidden_act] if isinstance(config.hidden_act, str) else config.hidden_act
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.intermediate_act_fn(self.dense(hidden_states))
+
+
+class TvltOutput(nn.Module):
+    """Second half of the MLP, with the residual connection."""
+
+    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+        super().__init__()
+        hidden_size, _, intermediate_size = _layer_sizes(config, is_decoder)
+        self.dense = nn.Linear(intermediate_size, hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.dense(hidden_states)) + input_tensor
+
+
+class TvltLayer(GradientCheckpointingLayer):
+    """Pre-norm transformer block (timm's `Block`): `x + attn(ln(x))`, then `x + mlp(ln(x))`."""
+
+    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+        super().__init__()
+        hidden_size, _, _ = _layer_sizes(config, is_decoder)
+        self.attention = TvltAttention(config, is_decoder)
+        self.intermediate = TvltIntermediate(config, is_decoder)
+        self.output = TvltOutput(config, is_decoder)
+        self.layernorm_before = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.layernorm_after = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        attn_implementation: str | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attention_output, attn_weights = self.attention(
+            self.layernorm_before(hidden_states), attention_mask, attn_implementation
+        )
+        hidden_states = attention_output + hidden_states
+        layer_output = self.output(self.intermediate(self.layernorm_after(hidden_states)), hidden_states)
+        return layer_output, attn_weights
+
+
+def _run_layers(
+    layers: nn.ModuleList,
+    hidden_states: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    attn_implementation: str | None,
+    output_attentions: bool,
+    output_hidden_states: bool,
+) -> tuple[torch.Tensor, tuple | None, tuple | None]:
+    all_hidden_states = () if output_hidden_states else None
+    all_attentions = () if output_attentions else None
+    for layer in layers:
+        if output_hidden_states:
+            all_hidden_states += (hidden_states,)
+        # hidden_states goes positionally: reentrant gradient checkpointing only tracks positional tensors
+        hidden_states, attn_weights = layer(hidden_states, attention_mask, attn_implementation)
+        if output_attentions:
+            all_attentions += (attn_weights,)
+    if output_hidden_states:
+        all_hidden_states += (hidden_states,)
+    return hidden_states, all_hidden_states, all_attentions
+
+
+class TvltEncoder(nn.Module):
+    def __init__(self, config: TvltConfig):
+        super().__init__()
+        self.config = config
+        self.layer = nn.ModuleList([TvltLayer(config) for _ in range(config.num_hidden_layers)])
+        self.gradient_checkpointing = False
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        attn_implementation: str | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> tuple[torch.Tensor, tuple | None, tuple | None]:
+        return _run_layers(
+            self.layer, hidden_states, attention_mask, attn_implementation, output_attentions, output_hidden_states
+        )
+
+
+class TvltDecoder(nn.Module):
+    """MAE decoder: `decoder_num_hidden_layers` blocks of width `decoder_hidden_size`, then a layer norm."""
+
+    def __init__(self, config: TvltConfig):
+        super().__init__()
+        self.decoder_layers = nn.ModuleList(
+            [TvltLayer(config, is_decoder=True) for _ in range(config.decoder_num_hidden_layers)]
+        )
+        self.layernorm = nn.LayerNorm(config.decoder_hidden_size, eps=config.layer_norm_eps)
+        self.gradient_checkpointing = False
+        self.config = config
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        return_dict: bool = True,
+    ) -> TvltDecoderOutput | tuple:
+        # The decoder sees every patch (mask tokens included) and, as in 4.40.2 and the original, no padding mask.
+        implementation = "eager" if output_attentions else None
+        hidden_states, all_hidden_states, all_attentions = _run_layers(
+            self.decoder_layers, hidden_states, None, implementation, output_attentions, output_hidden_states
+        )
+        logits = self.layernorm(hidden_states)
+        if not return_dict:
+            return tuple(v for v in (logits, all_hidden_states, all_attentions) if v is not None)
+        return TvltDecoderOutput(logits=logits, hidden_states=all_hidden_states, attentions=all_attentions)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Heads
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class TvltPooler(nn.Module):
+    """The original TVLT Pooler: dense + tanh on the first (CLS) token."""
+
+    def __init__(self, config: TvltConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.dense(hidden_states[:, 0]))  # [B, D]
+
+
+class TvltMatchingHead(nn.Module):
+    """Vision-audio matching: one logit per sample from the pooled CLS token."""
+
+    def __init__(self, config: TvltConfig):
+        super().__init__()
+        self.pooler = TvltPooler(config)
+        self.fc = nn.Linear(config.hidden_size, 1)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pooler(hidden_states))  # [B, 1]
+
+
+class TvltMAEHead(nn.Module):
+    """Projects decoder states to patch values; `modality` picks the video or the audio patch size."""
+
+    def __init__(self, config: TvltConfig, modality: str):
+        super().__init__()
+        if modality == "pixel":
+            output_dim = config.image_patch_size[0] * config.image_patch_size[1] * config.num_image_channels
+        elif modality == "audio":
+            output_dim = config.audio_patch_size[0] * config.audio_patch_size[1] * config.num_audio_channels
+        else:
+            raise ValueError(f"`modality` must be 'pixel' or 'audio', got {modality!r}.")
+        self.config = config
+        self.decoder = nn.Linear(config.decoder_hidden_size, output_dim)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.decoder(hidden_states)
+
+
+class TvltClassifier(nn.Sequential):
+    """
+    Classification MLP on the CLS token. 4.40.2's head is `Linear(D, 2D) -> LayerNorm -> GELU -> Linear(2D, n)`;
+    with `config.use_classifier_pooler` the original TVLT Pooler comes first (keys `classifier.0.dense`,
+    `classifier.1`, `classifier.2`, `classifier.4`, as in the released MOSEI checkpoints). Takes the whole sequence.
+    """
+
+    def __init__(self, config: TvltConfig):
+        hidden_size = config.hidden_size
+        eps = config.classifier_layer_norm_eps if config.classifier_layer_norm_eps is not None else config.layer_norm_eps
+        layers = [
+            nn.Linear(hidden_size, hidden_size * 2),
+            nn.LayerNorm(hidden_size * 2, eps=eps),
+            nn.GELU(),
+            nn.Linear(hidden_size * 2, config.num_labels),
+        ]
+        if config.use_classifier_pooler:
+            layers.insert(0, TvltPooler(config))
+        super().__init__(*layers)
+        self.uses_pooler = config.use_classifier_pooler
+
+    def forward(self, sequence_output: torch.Tensor) -> torch.Tensor:
+        hidden = sequence_output if self.uses_pooler else sequence_output[:, 0]
+        return super().forward(hidden)  # [B, num_labels]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pre-trained model base
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class TvltPreTrainedModel(PreTrainedModel):
+    config_class = TvltConfig
+    config: TvltConfig
+    base_model_prefix = "tvlt"
+    main_input_name = "pixel_values"
+    input_modalities = ("video", "audio")
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["TvltPixelEmbeddings", "TvltAudioEmbeddings", "TvltLayer"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """
+        Define every parameter. Uses `transformers.initialization`, whose functions skip tensors that were loaded from
+        a checkpoint, so a missing tensor gets a value and a loaded one is never re-randomised (5.x builds models
+        on the meta device, where `torch.zeros` in `__init__` leaves no value behind).
+
+        Linear/conv weights ~ N(0, initializer_range) with zero bias and unit layer norms, as 4.40.2. The learned tables
+        follow the original TVLT recipe: CLS/type/temporal/frequency embeddings and mask tokens ~ N(0,
+        initializer_range), spatial and time position tables zero (4.40.2 left all of them at zero).
+        """
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, TvltPixelEmbeddings):
+            init.normal_(module.type_embed_v, std=std)
+            init.normal_(module.temporal_embed, std=std)
+            init.zeros_(module.pos_embed_v)
+        elif isinstance(module, TvltAudioEmbeddings):
+            init.normal_(module.type_embed_a, std=std)
+            init.normal_(module.freq_embed, std=std)
+            init.zeros_(module.pos_embed_a)
+        elif isinstance(module, TvltModel):
+            init.normal_(module.cls_embedding, std=std)
+        elif isinstance(module, TvltForPreTraining) and module.task_mae:
+            init.normal_(module.pixel_mask_token, std=std)
+            init.normal_(module.audio_mask_token, std=std)
+            init.normal_(module.decoder_pixel_type_embed, std=std)
+            init.normal_(module.decoder_audio_type_embed, std=std)
+            init.normal_(module.decoder_temporal_embed, std=std)
+            init.normal_(module.decoder_freq_embed, std=std)
+            init.zeros_(module.decoder_pixel_pos_embed)
+            init.zeros_(module.decoder_audio_pos_embed)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Base model
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _check_input(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+class TvltModel(TvltPreTrainedModel):
+    """The bare TVLT encoder: video and/or audio in, hidden states out."""
+
+    def __init__(self, config: TvltConfig):
+        super().__init__(config)
+        self.config = config
+        self.pixel_embeddings = TvltPixelEmbeddings(config)
+        self.audio_embeddings = TvltAudioEmbeddings(config)
+        self.encoder = TvltEncoder(config)
+        self.cls_embedding = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.layernorm = None if config.use_mean_pooling else nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        # 4.40.2 API: the two patch embeddings (video, audio)
+        return self.pixel_embeddings.patch_embeddings, self.audio_embeddings.patch_embeddings
+
+    # -- input checks --------------------------------------------------------------------------------------------
+
+    def _check_pixel_inputs(self, pixel_values: torch.Tensor, pixel_mask: torch.Tensor | None) -> None:
+        config = self.config
+        expected = f"(batch_size, num_frames <= {config.num_frames}, {config.num_image_channels}, {config.image_size}, {config.image_size})"
+        _check_input(
+            pixel_values.dim() == 5,
+            f"`pixel_values` must have shape {expected}, got {tuple(pixel_values.shape)}.",
+        )
+        _, num_frames, channels, height, width = pixel_values.shape
+        _check_input(
+            channels == config.num_image_channels and height == config.image_size and width == config.image_size,
+            f"`pixel_values` must have shape {expected}, got {tuple(pixel_values.shape)} (channels and frame size must "
+            "match the config).",
+        )
+        _check_input(
+            1 <= num_frames <= config.num_frames,
+            f"`pixel_values` has {num_frames} frames but the model takes at most `num_frames`={config.num_frames} "
+            f"(expected shape {expected}); sample frames with the image processor.",
+        )
+        if pixel_mask is not None:
+            expected_mask = (pixel_values.shape[0], num_frames * config.num_patches_per_image)
+            _check_input(
+                tuple(pixel_mask.shape) == expected_mask,
+                f"`pixel_mask` must have shape (batch_size, num_frames * patches_per_frame) = {expected_mask} for "
+                f"`pixel_values` of shape {tuple(pixel_values.shape)}, got {tuple(pixel_mask.shape)}.",
+            )
+
+    def _check_audio_inputs(self, audio_values: torch.Tensor, audio_mask: torch.Tensor | None) -> None:
+        config = self.config
+        time_patch, freq_patch = config.audio_patch_size
+        expected = (
+            f"(batch_size, {config.num_audio_channels}, time <= {config.spectrogram_length} (a multiple of "
+            f"{time_patch}), {config.frequency_length})"
+        )
+        _check_input(
+            audio_values.dim() == 4,
+            f"`audio_values` must have shape {expected}, got {tuple(audio_values.shape)}.",
+        )
+        _, channels, time, frequency = audio_values.shape
+        _check_input(
+            channels == config.num_audio_channels,
+            f"`audio_values` must have shape {expected}, got {tuple(audio_values.shape)} ({channels} channels).",
+        )
+        _check_input(
+            frequency == config.frequency_length,
+            f"`audio_values` has {frequency} frequency bins but `frequency_length` is {config.frequency_length} "
+            f"(expected shape {expected}, got {tuple(audio_values.shape)}).",
+        )
+        _check_input(
+            time_patch <= time <= config.spectrogram_length,
+            f"`audio_values` has {time} time steps but the model takes {time_patch} to `spectrogram_length`="
+            f"{config.spectrogram_length} (expected shape {expected}, got {tuple(audio_values.shape)}).",
+        )
+        _check_input(
+            time % time_patch == 0,
+            f"`audio_values` has {time} time steps, not a multiple of the audio patch height {time_patch}; pad the "
+            f"spectrogram (the feature extractor does) (expected shape {expected}).",
+        )
+        if audio_mask is not None:
+            expected_mask = (audio_values.shape[0], (time // time_patch) * (frequency // freq_patch))
+            _check_input(
+                tuple(audio_mask.shape) == expected_mask,
+                f"`audio_mask` must have shape (batch_size, time_patches * frequency_patches) = {expected_mask} for "
+                f"`audio_values` of shape {tuple(audio_values.shape)}, got {tuple(audio_mask.shape)}.",
+            )
+
+    def _check_noise(self, noise: torch.Tensor, name: str, shapes: list[tuple[int, int]]) -> None:
+        _check_input(
+            tuple(noise.shape) in shapes,
+            f"`{name}` must have shape {' or '.join(str(s) for s in shapes)}, got {tuple(noise.shape)}.",
+        )
+
+    # -- masking ---------------------------------------------------------------------------------------------------
+
+    def _mask_pixels(self, embeddings, pixel_mask, noise):
+        batch_size, seq_len, _ = embeddings.shape
+        if noise is None:
+            noise = torch.rand((batch_size, seq_len), device=embeddings.device)  # 4.40.2's draw: video first
+        else:
+            self._check_noise(noise, "pixel_noise", [(batch_size, seq_len)])
+        len_keep = int(seq_len * (1 - self.config.pixel_mask_ratio))
+        return random_masking(embeddings, noise.to(embeddings.device), len_keep, pixel_mask)
+
+    def _mask_audio(self, embeddings, audio_mask, noise):
+        batch_size, seq_len, _ = embeddings.shape
+        num_freq = self.config.num_freq_patches
+        num_time = seq_len // num_freq
+        frame_level = self.config.audio_mask_type == "frame-level"
+        if noise is None:
+            if frame_level:
+                # one draw per time step, shared by its frequency patches: whole spectrogram frames are hidden
+                noise = torch.rand(batch_size, num_time, device=embeddings.device)
+            else:
+                noise = torch.rand(batch_size, seq_len, device=embeddings.device)
+        else:
+            shapes = [(batch_size, seq_len)] + ([(batch_size, num_time)] if frame_level else [])
+            self._check_noise(noise, "audio_noise", shapes)
+            noise = noise.to(embeddings.device)
+        if noise.shape[1] != seq_len:
+            noise = noise.unsqueeze(-1).repeat(1, 1, num_freq).view(batch_size, seq_len)
+        len_keep = int(seq_len * (1 - self.config.audio_mask_ratio))
+        return random_masking(embeddings, noise, len_keep, audio_mask)
+
+    def _encoder_attention_mask(
+        self, attention_mask: torch.Tensor | None, embeddings: torch.Tensor, implementation: str
+    ) -> torch.Tensor | None:
+        """Turn the `[B, L]` padding mask into what the attention implementation takes."""
+        if attention_mask is None:
+            return None
+        if implementation == "eager":
+            # 4.40.2's additive mask
+            mask = attention_mask[:, None, None, :].to(embeddings.dtype)
+            return (1.0 - mask) * torch.finfo(embeddings.dtype).min
+        if implementation == "sdpa":
+            return attention_mask[:, None, None, :].bool()  # [B, 1, 1, L], broadcast over queries
+        return create_bidirectional_mask(self.config, embeddings, attention_mask)
+
+    # -- forward ---------------------------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        pixel_values: torch.FloatTensor | None = None,
+        audio_values: torch.FloatTensor | None = None,
+        pixel_mask: torch.FloatTensor | None = None,
+        audio_mask: torch.FloatTensor | None = None,
+        mask_pixel: bool = False,
+        mask_audio: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        pixel_noise: torch.FloatTensor | None = None,
+        audio_noise: torch.FloatTensor | None = None,
+    ) -> TvltModelOutput | tuple:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(B, T, num_image_channels, image_size, image_size)`, *optional*):
+                Video frames (`T <= config.num_frames`), from [`TvltImageProcessor`].
+            audio_values (`torch.FloatTensor` of shape `(B, num_audio_channels, time, frequency_length)`, *optional*):
+                Log-mel spectrograms (`time <= spectrogram_length`, a multiple of `audio_patch_size[0]`), from
+                [`TvltFeatureExtractor`]. At least one of `pixel_values` and `audio_values` is needed.
+            pixel_mask (`torch.FloatTensor` of shape `(B, T * patches_per_frame)`, *optional*):
+                1 for patches of real frames, 0 for padding frames.
+            audio_mask (`torch.FloatTensor` of shape `(B, time_patches * frequency_patches)`, *optional*):
+                1 for real audio patches, 0 for padding. A mask given for one modality alone is honoured (4.40.2
+                ignored it unless both were given).
+            mask_pixel (`bool`, *optional*, defaults to `False`):
+                Hide `config.pixel_mask_ratio` of the video patches from the encoder (MAE).
+            mask_audio (`bool`, *optional*, defaults to `False`):
+                Hide `config.audio_mask_ratio` of the audio patches from the encoder (MAE).
+            pixel_noise (`torch.FloatTensor` of shape `(B, num_video_patches)`, *optional*):
+                Noise that decides which video patches are hidden (smallest kept); drawn with `torch.rand` if absent.
+            audio_noise (`torch.FloatTensor` of shape `(B, num_audio_patches)` or `(B, time_patches)`, *optional*):
+                Likewise for audio; the per-time-step shape is for `audio_mask_type="frame-level"`.
+            output_attentions (`bool`, *optional*):
+                Return the attention probabilities of every layer (computed with eager attention for that call).
+            output_hidden_states (`bool`, *optional*):
+                Return the hidden states of every layer.
+            return_dict (`bool`, *optional*):
+                Return a [`TvltModelOutput`] instead of 4.40.2's plain tuple.
+        """
+        config = self.config
+        output_attentions = output_attentions if output_attentions is not None else config.output_attentions
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else config.return_dict
+        if pixel_values is None and audio_values is None:
+            raise ValueError("TvltModel needs `pixel_values`, `audio_values` or both; got neither.")
+        if pixel_values is None and pixel_mask is not None:
+            raise ValueError("`pixel_mask` was given without `pixel_values`.")
+        if audio_values is None and audio_mask is not None:
+            raise ValueError("`audio_mask` was given without `audio_values`.")
+        if pixel_values is not None:
+            self._check_pixel_inputs(pixel_values, pixel_mask)
+        if audio_values is not None:
+            self._check_audio_inputs(audio_values, audio_mask)
+        if pixel_values is not None and audio_values is not None and pixel_values.shape[0] != audio_values.shape[0]:
+            raise ValueError(
+                f"`pixel_values` (batch {pixel_values.shape[0]}) and `audio_values` (batch {audio_values.shape[0]}) "
+                "must have the same batch size."
+            )
+
+        modalities = []  # (embeddings [B, L, D], padding mask [B, L] or None) in sequence order: video, audio
+        pixel_label_masks = pixel_ids_restore = audio_label_masks = audio_ids_restore = None
+        if pixel_values is not None:
+            pixel_embeddings = self.pixel_embeddings(pixel_values)  # [B, Nv, D]
+            if mask_pixel:
+                pixel_embeddings, pixel_mask, pixel_label_masks, pixel_ids_restore = self._mask_pixels(
+                    pixel_embeddings, pixel_mask, pixel_noise
+                )
+            modalities.append((pixel_embeddings, pixel_mask))
+        if audio_values is not None:
+            audio_embeddings = self.audio_embeddings(audio_values)  # [B, Na, D]
+            if mask_audio:
+                audio_embeddings, audio_mask, audio_label_masks, audio_ids_restore = self._mask_audio(
+                    audio_embeddings, audio_mask, audio_noise
+                )
+            modalities.append((audio_embeddings, audio_mask))
+
+        first = modalities[0][0]
+        batch_size = first.shape[0]
+        use_cls = not ((mask_pixel or mask_audio) and not config.mae_use_cls_token)
+        tokens = [embeddings for embeddings, _ in modalities]
+        if use_cls:
+            tokens.insert(0, self.cls_embedding.to(first.dtype).expand(batch_size, -1, -1))
+        embedding_output = torch.cat(tokens, dim=1)  # [B, 1 + Lv + La, D]
+
+        attention_mask = None
+        if any(mask is not None for _, mask in modalities):
+            # The CLS token is always attendable. (4.40.2 copied the first kept video patch's flag, which in a masked
+            # pass of a padded batch can be a padding patch.)
+            masks = [
+                mask.to(first.device, torch.float32) if mask is not None else first.new_ones(first.shape[:1] + e.shape[1:2], dtype=torch.float32)
+                for e, mask in modalities
+            ]
+            if use_cls:
+                masks.insert(0, first.new_ones((batch_size, 1), dtype=torch.float32))
+            attention_mask = torch.cat(masks, dim=1)  # [B, L]
+
+        implementation = "eager" if output_attentions else config._attn_implementation
+        encoder_mask = self._encoder_attention_mask(attention_mask, embedding_output, implementation)
+        sequence_output, all_hidden_states, all_attentions = self.encoder(
+            embedding_output,
+            attention_mask=encoder_mask,
+            attn_implementation=implementation,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        if self.layernorm is not None:
+            sequence_output = self.layernorm(sequence_output)
+
+        offset = 1 if use_cls else 0
+        pixel_sequence_output = audio_sequence_output = None
+        if pixel_values is not None:
+            pixel_len = modalities[0][0].shape[1]
+            pixel_sequence_output = sequence_output[:, offset : offset + pixel_len]
+            offset += pixel_len
+        if audio_values is not None:
+            audio_sequence_output = sequence_output[:, offset:]
+
+        if not return_dict:
+            extras = tuple(v for v in (all_hidden_states, all_attentions) if v is not None)
+            return (
+                sequence_output,
+                pixel_sequence_output,
+                audio_sequence_output,
+                pixel_label_masks,
+                audio_label_masks,
+                pixel_ids_restore,
+                audio_ids_restore,
+            ) + extras
+        return TvltModelOutput(
+            last_hidden_state=sequence_output,
+            last_pixel_hidden_state=pixel_sequence_output,
+            last_audio_hidden_state=audio_sequence_output,
+            pixel_label_masks=pixel_label_masks,
+            audio_label_masks=audio_label_masks,
+            pixel_ids_restore=pixel_ids_restore,
+            audio_ids_restore=audio_ids_restore,
+            hidden_states=all_hidden_states,
+            attentions=all_attentions,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pre-training (vision-audio matching + MAE)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class TvltForPreTraining(TvltPreTrainedModel):
+    """TVLT with its pre-training heads: vision-audio matching and the masked autoencoder (MAE) decoder."""
+
+    def __init__(self, config: TvltConfig):
+        super().__init__(config)
+        self.config = config
+        self.task_matching = config.task_matching
+        self.task_mae = config.task_mae
+        if not (self.task_matching or self.task_mae):
+            raise ValueError("TvltForPreTraining needs `task_matching` or `task_mae` (or both) set to True.")
+
+        self.tvlt = TvltModel(config)
+        if self.task_matching:
+            self.matching_head = TvltMatchingHead(config)
+        if self.task_mae:
+            decoder_hidden_size = config.decoder_hidden_size
+            self.num_patches_per_image = config.num_patches_per_image
+            self.num_freq_patches = config.num_freq_patches
+            self.image_patch_size = config.image_patch_size
+            self.audio_patch_size = config.audio_patch_size
+            self.encoder_to_decoder = nn.Linear(config.hidden_size, decoder_hidden_size, bias=True)
+            self.pixel_mask_token = nn.Parameter(torch.zeros(1, 1, decoder_hidden_size))
+            self.audio_mask_token = nn.Parameter(torch.zeros(1, 1, decoder_hidden_size))
+            self.decoder = TvltDecoder(config)
+            self.decoder_pixel_pos_embed = nn.Parameter(torch.zeros(1, self.num_patches_per_image, decoder_hidden_size))
+            self.decoder_temporal_embed = nn.Parameter(torch.zeros(1, config.num_frames, decoder_hidden_size))
+            self.decoder_pixel_type_embed = nn.Parameter(torch.zeros(1, 1, decoder_hidden_size))
+            self.decoder_audio_pos_embed = nn.Parameter(
+                torch.zeros(1, config.max_audio_time_patches, decoder_hidden_size)
+            )
+            self.decoder_freq_embed = nn.Parameter(torch.zeros(1, self.num_freq_patches, decoder_hidden_size))
+            self.decoder_audio_type_embed = nn.Parameter(torch.zeros(1, 1, decoder_hidden_size))
+            self.pixel_mae_head = TvltMAEHead(config, "pixel")
+            self.audio_mae_head = TvltMAEHead(config, "audio")
+        self.post_init()
+
+    # -- MAE steps -------------------------------------------------------------------------------------------------
+
+    def patchify_pixel(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """`[B, T, C, H, W]` -> `[B, T * h * w, ph * pw * C]`, in the encoder's patch order."""
+        batch_size, num_frames, num_channels, height, width = pixel_values.shape
+        patch_h, patch_w = self.image_patch_size
+        grid_h, grid_w = height // patch_h, width // patch_w
+        patches = pixel_values.reshape(batch_size, num_frames, num_channels, grid_h, patch_h, grid_w, patch_w)
+        patches = torch.einsum("ntchpwq->nthwpqc", patches)
+        return patches.reshape(batch_size, num_frames * grid_h * grid_w, patch_h * patch_w * num_channels)
+
+    def patchify_audio(self, audio_values: torch.Tensor) -> torch.Tensor:
+        """`[B, C, time, freq]` -> `[B, time_patches * freq_patches, pt * pf * C]`, in the encoder's patch order."""
+        batch_size, num_channels, height, width = audio_values.shape
+        patch_t, patch_f = self.audio_patch_size
+        grid_t, grid_f = height // patch_t, width // patch_f
+        patches = audio_values.reshape(batch_size, num_channels, grid_t, patch_t, grid_f, patch_f)
+        patches = torch.einsum("nchpwq->nhwpqc", patches)
+        return patches.reshape(batch_size, grid_t * grid_f, patch_t * patch_f * num_channels)
+
+    @staticmethod
+    def _masked_mse(predictions: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        loss = ((predictions - targets) ** 2).mean(dim=-1)  # [B, N], mean loss per patch
+        return (loss * mask).sum() / mask.sum()  # mean over hidden patches
+
+    def pixel_mae_loss(self, pixel_values, pixel_predictions, mask):
+        return self._masked_mse(pixel_predictions, self.patchify_pixel(pixel_values), mask)
+
+    def audio_mae_loss(self, audio_values, audio_predictions, mask):
+        return self._masked_mse(audio_predictions, self.patchify_audio(audio_values), mask)
+
+    def concatenate_mask(self, mask_token, sequence, ids_restore):
+        """Append mask tokens for the hidden patches and unshuffle: `[B, L_kept, d]` -> `[B, N, d]`."""
+        batch_size, seq_length, dim = sequence.shape
+        mask_tokens = mask_token.to(sequence.dtype).repeat(batch_size, ids_restore.shape[1] - seq_length, 1)
+        padded = torch.cat([sequence, mask_tokens], dim=1)
+        return torch.gather(padded, dim=1, index=ids_restore.unsqueeze(-1).repeat(1, 1, dim))
+
+    def _decode_pixels(self, pixel_sequence_output, ids_restore, num_frames, output_attentions, output_hidden_states):
+        hidden = self.encoder_to_decoder(pixel_sequence_output)  # [B, Lv_kept, d]
+        hidden = self.concatenate_mask(self.pixel_mask_token, hidden, ids_restore)  # [B, Nv, d]
+        hidden = hidden + self.decoder_pixel_pos_embed.repeat(1, num_frames, 1)
+        hidden = hidden + torch.repeat_interleave(
+            self.decoder_temporal_embed[:, :num_frames], self.num_patches_per_image, dim=1
+        )
+        hidden = hidden + self.decoder_pixel_type_embed
+        decoded = self.decoder(hidden, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        return self.pixel_mae_head(decoded.logits)  # [B, Nv, ph * pw * C]
+
+    def _decode_audio(self, audio_sequence_output, ids_restore, output_attentions, output_hidden_states):
+        hidden = self.encoder_to_decoder(audio_sequence_output)  # [B, La_kept, d]
+        hidden = self.concatenate_mask(self.audio_mask_token, hidden, ids_restore)  # [B, Na, d]
+        num_time_patches = hidden.shape[1] // self.num_freq_patches
+        hidden = hidden + self.decoder_freq_embed.repeat(1, num_time_patches, 1)
+        hidden = hidden + torch.repeat_interleave(
+            self.decoder_audio_pos_embed[:, :num_time_patches], self.num_freq_patches, dim=1
+        )
+        hidden = hidden + self.decoder_audio_type_embed
+        decoded = self.decoder(hidden, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        return self.audio_mae_head(decoded.logits)  # [B, Na, pt * pf * C]
+
+    # -- forward ---------------------------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        pixel_values: torch.FloatTensor | None = None,
+        audio_values: torch.FloatTensor | None = None,
+        pixel_mask: torch.FloatTensor | None = None,
+        audio_mask: torch.FloatTensor | None = None,
+        labels: torch.FloatTensor | None = None,
+        pixel_values_mixed: torch.FloatTensor | None = None,
+        pixel_mask_mixed: torch.FloatTensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        reconstruct: bool | None = None,
+        pixel_noise: torch.FloatTensor | None = None,
+        audio_noise: torch.FloatTensor | None = None,
+    ) -> TvltForPreTrainingOutput | tuple:
+        r"""
+        Args:
+            pixel_values, audio_values, pixel_mask, audio_mask:
+                As for [`TvltModel`]. Either modality may be absent; matching needs both.
+            labels (`torch.FloatTensor` of shape `(B,)` or `(B, 1)`, *optional*):
+                Matching targets (1 = the video belongs to the audio, 0 = it does not). Without labels the matching
+                logits are returned and no matching loss is computed (4.40.2 raised), e.g. to score or rank pairs.
+            pixel_values_mixed (`torch.FloatTensor`, *optional*):
+                Video for the matching pass (a mix of matching and non-matching videos); defaults to `pixel_values`.
+            pixel_mask_mixed (`torch.FloatTensor`, *optional*):
+                Padding mask of `pixel_values_mixed`.
+            reconstruct (`bool`, *optional*):
+                Run the MAE pass (masking, decoder, reconstruction loss). `None` keeps 4.40.2's behaviour: only in
+                training mode. `True` also runs it in eval mode (e.g. to visualise reconstructions).
+            pixel_noise, audio_noise (`torch.FloatTensor`, *optional*):
+                Masking noise for the MAE pass, see [`TvltModel.forward`]; for reproducible masks.
+            output_attentions, output_hidden_states, return_dict:
+                As for [`TvltModel`].
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        reconstruct = self.training if reconstruct is None else reconstruct
+        losses = []
+        outputs = None
+
+        matching_logits = None
+        if self.task_matching:
+            matching_video = pixel_values_mixed if pixel_values_mixed is not None else pixel_values
+            matching_video_mask = pixel_mask_mixed if pixel_values_mixed is not None else pixel_mask
+            if matching_video is not None and audio_values is not None:
+                outputs = self.tvlt(
+                    matching_video,
+                    audio_values,
+                    pixel_mask=matching_video_mask,
+                    audio_mask=audio_mask,
+                    output_attentions=output_attentions,
+                    output_hidden_states=output_hidden_states,
+                    return_dict=True,
+                )
+                matching_logits = self.matching_head(outputs.last_hidden_state)  # [B, 1]
+                if labels is not None:
+                    labels = labels.to(matching_logits.device, matching_logits.dtype)
+                    losses.append(BCEWithLogitsLoss()(matching_logits.view(-1), labels.view(-1)))
+            elif labels is not None:
+                raise ValueError("Matching `labels` need both video (`pixel_values`) and `audio_values`.")
+
+        pixel_logits = audio_logits = pixel_label_masks = audio_label_masks = None
+        if self.task_mae and reconstruct:
+            if pixel_values is None and audio_values is None:
+                raise ValueError("The MAE pass needs `pixel_values`, `audio_values` or both.")
+            outputs = self.tvlt(
+                pixel_values,
+                audio_values,
+                pixel_mask=pixel_mask,
+                audio_mask=audio_mask,
+                mask_pixel=pixel_values is not None,
+                mask_audio=audio_values is not None,
+                output_attentions=output_attentions,
+                output_hidden_states=output_hidden_states,
+                return_dict=True,
+                pixel_noise=pixel_noise,
+                audio_noise=audio_noise,
+            )
+            pixel_label_masks, audio_label_masks = outputs.pixel_label_masks, outputs.audio_label_masks
+            mae_loss = 0.0
+            if pixel_values is not None:
+                pixel_logits = self._decode_pixels(
+                    outputs.last_pixel_hidden_state,
+                    outputs.pixel_ids_restore,
+                    pixel_values.shape[1],
+                    output_attentions=False,
+                    output_hidden_states=False,
+                )
+                mae_loss = mae_loss + self.pixel_mae_loss(pixel_values, pixel_logits, pixel_label_masks)
+            if audio_values is not None:
+                audio_logits = self._decode_audio(
+                    outputs.last_audio_hidden_state,
+                    outputs.audio_ids_restore,
+                    output_attentions=False,
+                    output_hidden_states=False,
+                )
+                mae_loss = mae_loss + self.audio_mae_loss(audio_values, audio_logits, audio_label_masks)
+            losses.append(mae_loss)
+
+        if outputs is None:
+            raise ValueError(
+                "Nothing to compute: matching needs both `pixel_values` (or `pixel_values_mixed`) and `audio_values`, "
+                "and the MAE pass runs only in training mode or with `reconstruct=True`."
+            )
+        loss = None
+        for term in losses:
+            loss = term if loss is None else loss + term
+
+        if not return_dict:
+            extras = tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
+            output = (matching_logits, pixel_logits, audio_logits) + extras
+            return ((loss,) + output) if loss is not None else output
+        return TvltForPreTrainingOutput(
+            loss=loss,
+            matching_logits=matching_logits,
+            pixel_logits=pixel_logits,
+            audio_logits=audio_logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            pixel_label_masks=pixel_label_masks,
+            audio_label_masks=audio_label_masks,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Audio-visual classification
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class TvltForAudioVisualClassification(TvltPreTrainedModel):
+    """TVLT with a classification/regression MLP on the CLS token (e.g. CMU-MOSEI sentiment and emotion)."""
+
+    def __init__(self, config: TvltConfig):
+        super().__init__(config)
+        self.tvlt = TvltModel(config)
+        self.classifier = TvltClassifier(config)
+        self.config = config
+        self.post_init()
+
+    def _problem_type(self) -> str:
+        if self.config.problem_type is not None:
+            return self.config.problem_type
+        # 4.40.2's `loss_type`: "classification" is a plain CrossEntropyLoss(logits, labels)
+        return "regression" if self.config.loss_type == "regression" else "classification"
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        problem_type = self._problem_type()
+        labels = labels.to(logits.device)
+        batch_size, num_labels = logits.shape
+        if problem_type == "regression":
+            # 4.40.2 fed (B, 1) logits and (B,) labels to MSELoss, which broadcasts to (B, B): compare per sample
+            expected = [(batch_size, num_labels)] + ([(batch_size,)] if num_labels == 1 else [])
+            if tuple(labels.shape) not in expected:
+                raise ValueError(
+                    f"Regression `labels` must have shape {' or '.join(map(str, expected))}, got {tuple(labels.shape)}."
+                )
+            return MSELoss()(logits.view(batch_size, num_labels), labels.to(logits.dtype).view(batch_size, num_labels))
+        if problem_type == "multi_label_classification":
+            if tuple(labels.shape) != (batch_size, num_labels):
+                raise ValueError(
+                    f"Multi-label `labels` must have shape {(batch_size, num_labels)} (0/1 per label), got "
+                    f"{tuple(labels.shape)}."
+                )
+            return BCEWithLogitsLoss()(logits, labels.to(logits.dtype))
+        if problem_type == "single_label_classification":
+            if labels.numel() != batch_size:
+                raise ValueError(
+                    f"Single-label `labels` must hold one class index per sample (shape ({batch_size},)), got "
+                    f"{tuple(labels.shape)}."
+                )
+            return CrossEntropyLoss()(logits, labels.view(-1).long())
+        return CrossEntropyLoss()(logits, labels)
+
+    def forward(
+        self,
+        pixel_values: torch.FloatTensor | None = None,
+        audio_values: torch.FloatTensor | None = None,
+        pixel_mask: torch.FloatTensor | None = None,
+        audio_mask: torch.FloatTensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        r"""
+        Args:
+            pixel_values, audio_values, pixel_mask, audio_mask, output_attentions, output_hidden_states, return_dict:
+                As for [`TvltModel`]; either modality may be absent.
+            labels (`torch.Tensor`, *optional*):
+                Targets, by `config.problem_type` (else 4.40.2's `config.loss_type`): `"regression"` float `(B,)` or
+                `(B, num_labels)` (MSE); `"single_label_classification"` class indices `(B,)` (cross-entropy);
+                `"multi_label_classification"` 0/1 `(B, num_labels)` (BCE with logits); `loss_type="classification"`
+                anything `CrossEntropyLoss` takes (indices or class probabilities).
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.tvlt(
+            pixel_values,
+            audio_values,
+            pixel_mask=pixel_mask,
+            audio_mask=audio_mask,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        logits = self.classifier(outputs.last_hidden_state)  # [B, num_labels]
+        loss = self._loss(logits, labels) if labels is not None else None
+
+        if not return_dict:
+            # 4.40.2 sliced `outputs[4:]` here, returning label masks instead of hidden states and attentions
+            extras = tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
+            output = (logits,) + extras
+            return ((loss,) + output) if loss is not None else output
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+__all__ = [
+    "TvltPreTrainedModel",
+    "TvltModel",
+    "TvltForPreTraining",
+    "TvltForAudioVisualClassification",
+]
