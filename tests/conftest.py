@@ -1,0 +1,70 @@
+"""Shared test helpers: paths, tiny configs and tolerance checks. Tests run offline (no Hub)."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+SHARED = REPO_ROOT.parent / "shared"
+SAMPLES = SHARED / "samples"
+ORIGINAL_FIXTURES = SHARED / "fixtures" / "original-tvlt"
+
+# the 4.40.2 fixture inputs are built by the same seeded code on both sides
+sys.path.insert(0, str(REPO_ROOT / "scripts" / "reference_4402"))
+
+TINY_CONFIG = dict(
+    image_size=32,
+    image_patch_size=[8, 8],
+    spectrogram_length=64,
+    frequency_length=32,
+    audio_patch_size=[8, 8],
+    num_frames=4,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=48,
+    decoder_hidden_size=16,
+    decoder_num_hidden_layers=1,
+    decoder_num_attention_heads=2,
+    decoder_intermediate_size=24,
+)
+
+
+def tiny_config(**overrides):
+    from tvlt import TvltConfig
+
+    return TvltConfig(**{**TINY_CONFIG, **overrides})
+
+
+def tiny_inputs(config, batch_size=2, num_frames=None, time=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    num_frames = num_frames or config.num_frames
+    time = time or config.spectrogram_length
+    return {
+        "pixel_values": torch.randn(batch_size, num_frames, config.num_image_channels, config.image_size, config.image_size, generator=g),
+        "audio_values": torch.rand(batch_size, config.num_audio_channels, time, config.frequency_length, generator=g) * 2 - 1,
+    }
+
+
+def max_relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    """max |a - e| / max |e| (the scale of the whole tensor, so near-zero entries do not dominate)."""
+    actual, expected = actual.detach().double(), expected.detach().double()
+    assert actual.shape == expected.shape, f"shape {tuple(actual.shape)} != expected {tuple(expected.shape)}"
+    return ((actual - expected).abs().max() / expected.abs().max().clamp_min(1e-12)).item()
+
+
+def assert_close_rel(actual, expected, tol=1e-5, what="tensor"):
+    err = max_relative_error(actual, expected)
+    assert err <= tol, f"{what}: relative error {err:.3g} > {tol}"
+
+
+def requires_path(path: Path, what: str):
+    return pytest.mark.skipif(not path.exists(), reason=f"{what} not found at {path}")
