@@ -126,6 +126,14 @@ def main() -> None:
             save_file(tensors, folder / "io.safetensors")
             case_manifest[cls.__name__] = sorted(tensors)
         manifest["cases"][case] = {"config": case_overrides, "input_seed": 100 + case_index, "tensors": case_manifest}
+    # TVLT-base (the defaults, = ZinengTang/tvlt-base): the default config and every parameter's name and shape, so
+    # the tests can check the full-size architecture without storing full-size weights
+    manifest["default_config"] = TvltConfig().to_dict()
+    with torch.device("meta"):
+        manifest["base_parameter_shapes"] = {
+            cls.__name__: {name: list(t.shape) for name, t in cls(TvltConfig()).state_dict().items()}
+            for cls in (TvltModel, TvltForPreTraining, TvltForAudioVisualClassification)
+        }
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     total = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())
     print(f"wrote {OUT} ({total / 1e6:.2f} MB)")
