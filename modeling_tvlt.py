@@ -321,6 +321,18 @@ class TvltSelfAttention(nn.Module):
         self.key = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
         self.value = nn.Linear(hidden_size, hidden_size, bias=config.qkv_bias)
 
+    def _attention_interface(self, implementation: str | None) -> Callable:
+        if implementation in (None, "eager"):
+            return eager_attention_forward
+        # Shim: 5.x releases later than 5.0 validate the name through `get_interface`; 5.0 only has the mapping.
+        # (`set_attn_implementation` also greps the modeling source for one of these two call forms before it agrees
+        # to switch a model's attention: keep them spelled out.)
+        if hasattr(ALL_ATTENTION_FUNCTIONS, "get_interface"):
+            return ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        if implementation == self.config._attn_implementation:
+            return ALL_ATTENTION_FUNCTIONS[self.config._attn_implementation]
+        return ALL_ATTENTION_FUNCTIONS[implementation]
+
     def forward(
         self,
         hidden_states: torch.Tensor,
@@ -333,10 +345,7 @@ class TvltSelfAttention(nn.Module):
         key = self.key(hidden_states).view(head_shape).transpose(1, 2)
         value = self.value(hidden_states).view(head_shape).transpose(1, 2)
 
-        implementation = attn_implementation or self.config._attn_implementation
-        attention_interface: Callable = eager_attention_forward
-        if implementation not in (None, "eager"):
-            attention_interface = ALL_ATTENTION_FUNCTIONS[implementation]
+        attention_interface = self._attention_interface(attn_implementation or self.config._attn_implementation)
         context, attn_weights = attention_interface(
             self,
             query,
