@@ -295,9 +295,10 @@ def eager_attention_forward(
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Plain softmax attention; `query/key/value` are `[B, heads, L, head_dim]`, the output `[B, L, heads, head_dim]`."""
-    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling  # [B, H, L, L]
+    # in place: the [B, H, L, L] scores are the largest tensors of the forward (320 MB per layer at TVLT-base size)
+    attn_weights = torch.matmul(query, key.transpose(2, 3)).mul_(scaling)  # [B, H, L, L]
     if attention_mask is not None:
-        attn_weights = attn_weights + attention_mask
+        attn_weights.add_(attention_mask)
     attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)
     attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
     attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()  # [B, L, H, hd]
