@@ -226,14 +226,14 @@ class TvltConfig(PretrainedConfig):
         self.classifier_layer_norm_eps = classifier_layer_norm_eps
         self.mae_use_cls_token = mae_use_cls_token
 
-        super().__init__(**kwargs)
-
-        problem_type = getattr(self, "problem_type", None)
+        # checked before the base class sees it: depending on the 5.x release it raises a non-ValueError or nothing
+        problem_type = kwargs.get("problem_type")
         if problem_type not in (None, "regression", "single_label_classification", "multi_label_classification"):
             raise ValueError(
                 "`problem_type` must be 'regression', 'single_label_classification' or 'multi_label_classification', "
                 f"got {problem_type!r}."
             )
+        super().__init__(**kwargs)
 
     @property
     def num_freq_patches(self) -> int:
