@@ -6,10 +6,13 @@ and no remote code.
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining
-from transformers import AutoModelForVideoClassification
+from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoModelForVideoClassification, AutoProcessor
 
 from .configuration_tvlt import TvltConfig
+from .feature_extraction_tvlt import TvltFeatureExtractor
+from .image_processing_tvlt import TvltImageProcessor
 from .modeling_tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel, TvltPreTrainedModel
+from .processing_tvlt import TvltProcessor
 
 
 __version__ = "0.1.0"
@@ -22,6 +25,10 @@ def _register_with_auto_classes() -> None:
     # transformers has no audio-visual task: the classifier answers to both single-modality classification autos
     AutoModelForVideoClassification.register(TvltConfig, TvltForAudioVisualClassification, exist_ok=True)
     AutoModelForAudioClassification.register(TvltConfig, TvltForAudioVisualClassification, exist_ok=True)
+    # `slow_image_processor_class=` is the keyword that 5.0 and later 5.x (which deprecates it quietly) both accept
+    AutoImageProcessor.register(TvltConfig, slow_image_processor_class=TvltImageProcessor, exist_ok=True)
+    AutoFeatureExtractor.register(TvltConfig, TvltFeatureExtractor, exist_ok=True)
+    AutoProcessor.register(TvltConfig, TvltProcessor, exist_ok=True)
 
 
 _register_with_auto_classes()
@@ -32,4 +39,7 @@ __all__ = [
     "TvltModel",
     "TvltForPreTraining",
     "TvltForAudioVisualClassification",
+    "TvltImageProcessor",
+    "TvltFeatureExtractor",
+    "TvltProcessor",
 ]
