@@ -64,6 +64,7 @@ _FOREIGN_CONFIG_KEYS = frozenset(
         "image_processor_type",
         "_valid_processor_keys",
         "_valid_kwargs_names",
+        "_processor_class",
         "freq_len",
         "hop_length",
     }
@@ -81,9 +82,9 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
       with reflect padding (Slaney mel filters up to 22.05 kHz), 80 dB dynamic range per clip, `(dB - 20) / 40`
       clipped to [-1, 1]; the last STFT frame is dropped, clips are cut at `spectrogram_length` frames and padded with
       `padding_value` to a whole number of patches.
-    - `"original"`: the pipeline the released TVLT weights were trained with (zinengtang/TVLT). The clip's mean (DC)
-      is removed, the STFT pads with zeros and keeps its last frame, mel filters are librosa's, at most 1024 frames
-      are kept and the time axis is padded with -1.0 to a multiple of 16 frames; a patch whose values are all -1.0
+    - `"original"`: the pipeline the released TVLT weights were trained with (zinengtang/TVLT), which used
+      `librosa.feature.melspectrogram` with its defaults. The clip's mean (DC) is removed, the STFT pads with zeros
+      and keeps its last frame, the mel filters reach half the sampling rate, at most 1024 frames are kept and the time axis is padded with -1.0 to a multiple of 16 frames; a patch whose values are all -1.0
       (padding, or a silent stretch) is masked, as the original model does. `spectrogram_length` and
       `padding_value` are not used in this mode.
 
@@ -158,6 +159,13 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         """Like the base class, but settings passed as keyword arguments apply even when the saved dict lacks them
         (a 4.40.2 config has no `preprocessing_mode`, for example)."""
         feature_extractor_dict = dict(feature_extractor_dict)
+        saved_hop_length = feature_extractor_dict.get("hop_length")
+        if "hop_length_to_sampling_rate" not in feature_extractor_dict and isinstance(saved_hop_length, int):
+            # 4.40.2 saved the derived `hop_length` but not `hop_length_to_sampling_rate`, and reloading silently went
+            # back to the default ratio (86); recover the ratio that gives the saved hop length.
+            sampling_rate = feature_extractor_dict.get("sampling_rate", 44100)
+            if saved_hop_length > 0 and sampling_rate // (sampling_rate // saved_hop_length or 1) == saved_hop_length:
+                feature_extractor_dict["hop_length_to_sampling_rate"] = sampling_rate // saved_hop_length
         for name in _INIT_PARAMETERS.intersection(kwargs):
             feature_extractor_dict[name] = kwargs.pop(name)
         return super().from_dict(feature_extractor_dict, **kwargs)
@@ -396,24 +404,19 @@ def _round_up(value: int, multiple: int) -> int:
 
 @functools.lru_cache(maxsize=8)
 def _stft_filters(preprocessing_mode: str, sampling_rate: int, n_fft: int, num_mel_filters: int):
-    if preprocessing_mode == "original":
-        import librosa
-
-        window = librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float64)
-        # librosa builds its filters in float32 and multiplies float64 power spectra by them
-        filters = librosa.filters.mel(sr=sampling_rate, n_fft=n_fft, n_mels=num_mel_filters).T.astype(np.float64)
-    else:
-        window = window_function(n_fft, "hann").astype(np.float64)
-        # 4.40.2 fixes the top of the filter bank at 22.05 kHz whatever the sampling rate
-        filters = mel_filter_bank(
-            num_frequency_bins=1 + n_fft // 2,
-            num_mel_filters=num_mel_filters,
-            min_frequency=0.0,
-            max_frequency=22050.0,
-            sampling_rate=sampling_rate,
-            norm="slaney",
-            mel_scale="slaney",
-        ).astype(np.float64)
+    # 4.40.2 fixes the top of the filter bank at 22.05 kHz whatever the sampling rate; the original used librosa's
+    # default, half the sampling rate (the same filters at 44.1 kHz, up to float32 rounding of librosa's copy)
+    max_frequency = sampling_rate / 2 if preprocessing_mode == "original" else 22050.0
+    window = window_function(n_fft, "hann").astype(np.float64)
+    filters = mel_filter_bank(
+        num_frequency_bins=1 + n_fft // 2,
+        num_mel_filters=num_mel_filters,
+        min_frequency=0.0,
+        max_frequency=max_frequency,
+        sampling_rate=sampling_rate,
+        norm="slaney",
+        mel_scale="slaney",
+    )
     filters = filters.astype(np.float32)  # see `_mel_power`: the mel product runs in float32
     for array in (window, filters):
         array.setflags(write=False)

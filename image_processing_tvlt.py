@@ -57,6 +57,7 @@ _FOREIGN_CONFIG_KEYS = frozenset(
         "freq_len",
         "hop_length",
         "init_mask_generator",
+        "_processor_class",
         "_valid_processor_keys",
         "_valid_kwargs_names",
     }

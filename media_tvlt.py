@@ -45,8 +45,8 @@ logger = logging.get_logger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
-# A target frame further ahead than this is reached by seeking (to the keyframe before it) rather than by decoding
-# every frame in between: decoding ~2 s of frames costs about as much as a seek plus a typical GOP.
+# Until the keyframe interval is known, a target further ahead than this is reached by seeking to the keyframe before
+# it rather than by decoding every frame in between (2 s is a common keyframe interval).
 _SEEK_AHEAD_SECONDS = 2.0
 # How far back to retry when a seek lands after its target (inaccurate container index), doubling each time.
 _SEEK_BACKOFF_SECONDS = 1.0
@@ -267,7 +267,8 @@ def load_audio(
         mono (`bool`, *optional*, defaults to `True`):
             Mix the channels down to mono by their mean.
         start (`float`, *optional*), end (`float`, *optional*):
-            Time window in seconds. Defaults to the whole file.
+            Time window in seconds. Defaults to the whole file. In video containers the window is placed by the
+            audio packets' timestamps, so it is exact to the sample in mp4 and to the millisecond in Matroska.
 
     Returns:
         `tuple[np.ndarray, int]`: the float32 waveform in [-1, 1], of shape `(num_samples,)` (mono) or
@@ -388,22 +389,25 @@ def _count_packets(av, container, stream, timing: _StreamTiming | None = None) -
 def _decode_frames_at(av, container, stream, timing: _StreamTiming, targets: np.ndarray):
     """Decode the frames at the sorted unique `targets`.
 
-    A target whose exact frame is missing (variable frame rate, dropped frame) gets the next frame. Decoding stops at
-    the end of the data or at the first undecodable packet.
+    A target is reached by decoding forward from the previous one when no keyframe is likely in between (the
+    keyframe interval is learnt while decoding), else by seeking to the keyframe before it. A target whose exact
+    frame is missing (variable frame rate, dropped frame) gets the next frame. Decoding stops at the end of the data
+    or at the first undecodable packet.
 
     Returns:
         `({index: (H, W, 3) uint8 array}, data_end)`: `data_end` is `None` when every target was found or when a seek
         found no frame at all, else one past the last frame that decoded (the data ends there).
     """
     frames: dict[int, np.ndarray] = {}
-    seek_ahead = int(_SEEK_AHEAD_SECONDS * float(timing.fps))
-    position, decoder, last_decoded, decoded_since_seek = 0, None, -1, False
+    keyframe_interval = None  # longest gap seen between consecutive keyframes
+    position, decoder, last_decoded, last_keyframe, decoded_since_seek = 0, None, -1, None, False
     backoff, retries = _SEEK_BACKOFF_SECONDS, 0
     while position < len(targets):
         target = int(targets[position])
+        seek_ahead = keyframe_interval or int(_SEEK_AHEAD_SECONDS * float(timing.fps))
         if decoder is None or target - last_decoded > seek_ahead:
             container.seek(timing.pts_of(target), stream=stream, backward=True, any_frame=False)
-            decoder, decoded_since_seek = container.decode(stream), False
+            decoder, decoded_since_seek, last_keyframe = container.decode(stream), False, None
         try:
             frame = next(decoder, None)
         except av.error.FFmpegError:
@@ -421,6 +425,10 @@ def _decode_frames_at(av, container, stream, timing: _StreamTiming, targets: np.
             decoder, backoff = container.decode(stream), backoff * 2
             continue
         decoded_since_seek, backoff, retries = True, _SEEK_BACKOFF_SECONDS, 0
+        if frame.key_frame:
+            if last_keyframe is not None:
+                keyframe_interval = max(keyframe_interval or 0, index - last_keyframe)
+            last_keyframe = index
         last_decoded = max(last_decoded, index)
         if index < target:
             continue
