@@ -1,0 +1,288 @@
+"""Reading video and audio files: frame sampling, seeking, audio tracks, windows, damaged and missing files."""
+
+import builtins
+import logging
+import time
+
+import numpy as np
+import pytest
+import soundfile
+
+from _preprocessing_utils import (
+    HOWTO100M_VIDEO,
+    MOSEI_AUDIO,
+    MOSEI_VIDEO,
+    DecodeCounter,
+    index_of_frame,
+    mosei_frames,
+    stereo_tone,
+    write_video,
+)
+from tvlt.media_tvlt import (
+    DecodedVideo,
+    MediaDecodingError,
+    load_audio,
+    read_video,
+    resample_audio,
+    sample_frame_indices,
+)
+
+
+av = pytest.importorskip("av")
+
+needs_samples = pytest.mark.skipif(not MOSEI_VIDEO.is_file(), reason="../shared/samples is not available")
+
+
+@pytest.fixture(scope="module")
+def mp4_with_audio(tmp_path_factory):
+    """300 frames at 30 fps (10 s), a keyframe every 15 frames, AAC stereo tone."""
+    path = tmp_path_factory.mktemp("media") / "clip.mp4"
+    tone = write_video(path, num_frames=300, gop_size=15, audio_codec="aac")
+    return path, tone
+
+
+@pytest.fixture(scope="module")
+def mkv_lossless(tmp_path_factory):
+    """Lossless video and PCM audio in Matroska, whose header carries no frame count."""
+    path = tmp_path_factory.mktemp("media") / "clip.mkv"
+    tone = write_video(path, num_frames=60, codec="ffv1", audio_codec="pcm_s16le")
+    return path, tone
+
+
+@pytest.fixture(scope="module")
+def mp4_without_audio(tmp_path_factory):
+    path = tmp_path_factory.mktemp("media") / "silent.mp4"
+    write_video(path, num_frames=20)
+    return path
+
+
+@pytest.fixture
+def decode_counter(monkeypatch):
+    counter = DecodeCounter(av)
+    monkeypatch.setattr(av, "open", counter)
+    return counter
+
+
+class TestSampleFrameIndices:
+    def test_long_video_is_sampled_uniformly_over_its_whole_length(self):
+        assert sample_frame_indices(149, 8).tolist() == np.linspace(0, 149, 8, endpoint=False).astype(int).tolist()
+        assert sample_frame_indices(149, 8).tolist() == [0, 18, 37, 55, 74, 93, 111, 130]
+
+    def test_short_video_keeps_its_frames_unless_repeats_are_allowed(self):
+        assert sample_frame_indices(3, 8).tolist() == [0, 1, 2]
+        assert sample_frame_indices(3, 8, allow_repeats=True).tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
+        assert sample_frame_indices(8, 8).tolist() == list(range(8))
+        assert sample_frame_indices(5, None).tolist() == list(range(5))
+
+    @pytest.mark.parametrize(
+        "total, num_frames", [(0, 8), (-1, 8), (2.5, 8), (True, 8), (10, 0), (10, -3), (10, 1.5)]
+    )
+    def test_invalid_counts_raise(self, total, num_frames):
+        with pytest.raises(ValueError, match="total_num_frames|num_frames"):
+            sample_frame_indices(total, num_frames)
+
+
+class TestReadVideo:
+    def test_returns_the_sampled_frames_in_rgb(self, mp4_with_audio):
+        path, _ = mp4_with_audio
+        decoded = read_video(path, 8)
+        assert isinstance(decoded, DecodedVideo)
+        assert decoded.frames.shape == (8, 64, 64, 3) and decoded.frames.dtype == np.uint8
+        expected = np.linspace(0, 300, 8, endpoint=False).astype(int)
+        assert decoded.frame_indices.tolist() == expected.tolist()
+        assert [index_of_frame(frame) for frame in decoded.frames] == expected.tolist()
+        assert decoded.total_num_frames == 300 and decoded.fps == 30.0 and decoded.audio is None
+        metadata = decoded.metadata
+        assert (metadata.total_num_frames, metadata.fps, metadata.height, metadata.width) == (300, 30.0, 64, 64)
+        assert metadata.frames_indices == expected.tolist()
+
+    def test_decodes_only_the_groups_of_pictures_of_the_sampled_frames(self, mp4_with_audio, decode_counter):
+        path, _ = mp4_with_audio
+        read_video(path, 8)
+        # 8 targets, each reached from its keyframe (every 15 frames): at most 15 frames each, not the 300 frames
+        assert decode_counter.frames[str(path)] <= 8 * 15
+
+    def test_short_video_keeps_all_frames_or_repeats_them(self, mp4_without_audio):
+        assert [index_of_frame(f) for f in read_video(mp4_without_audio, 32).frames] == list(range(20))
+        repeated = read_video(mp4_without_audio, 32, allow_repeats=True)
+        expected = np.linspace(0, 20, 32, endpoint=False).astype(int).tolist()
+        assert [index_of_frame(f) for f in repeated.frames] == expected == repeated.frame_indices.tolist()
+        assert len(read_video(mp4_without_audio, None).frames) == 20
+
+    def test_matroska_without_frame_count_and_its_pcm_track(self, mkv_lossless):
+        path, tone = mkv_lossless
+        decoded = read_video(path, 6, with_audio=True, mono=False)
+        assert decoded.total_num_frames == 60
+        assert [index_of_frame(f) for f in decoded.frames] == [0, 10, 20, 30, 40, 50]
+        assert decoded.audio_sampling_rate == 44100 and decoded.audio.shape == tone.shape
+        np.testing.assert_allclose(decoded.audio, tone, atol=1e-4)  # 16-bit PCM
+
+    def test_audio_track_is_mixed_down_to_mono_by_channel_mean(self, mkv_lossless):
+        path, tone = mkv_lossless
+        decoded = read_video(path, 2, with_audio=True)
+        np.testing.assert_allclose(decoded.audio, tone.mean(axis=0), atol=1e-4)
+
+    def test_time_window(self, mp4_with_audio):
+        path, tone = mp4_with_audio
+        decoded = read_video(path, 4, start=2.0, end=4.0, with_audio=True)
+        assert decoded.frame_indices.tolist() == [60, 75, 90, 105]
+        assert [index_of_frame(f) for f in decoded.frames] == [60, 75, 90, 105]
+        assert decoded.audio.shape == (2 * 44100,)
+        # AAC is lossy and delays by its priming samples: compare the level, not the samples
+        assert abs(np.sqrt(np.mean(decoded.audio**2)) - np.sqrt(np.mean(tone.mean(0)[88200:176400] ** 2))) < 0.02
+
+    def test_with_audio_none_returns_the_track_only_when_present(self, mp4_with_audio, mp4_without_audio):
+        assert read_video(mp4_with_audio[0], 2, with_audio=None).audio is not None
+        assert read_video(mp4_without_audio, 2, with_audio=None).audio is None
+
+    def test_required_audio_track_missing_names_the_file(self, mp4_without_audio):
+        with pytest.raises(MediaDecodingError, match=f"{mp4_without_audio}.*no audio track"):
+            read_video(mp4_without_audio, 2, with_audio=True)
+
+    def test_truncated_file_is_read_up_to_where_its_data_ends(self, mp4_with_audio, tmp_path, caplog):
+        path, _ = mp4_with_audio
+        truncated = tmp_path / "truncated.mp4"
+        data = path.read_bytes()
+        truncated.write_bytes(data[: len(data) // 2])  # the header (at the start) still declares 300 frames
+        with caplog.at_level(logging.WARNING):
+            decoded = read_video(truncated, 8)
+        assert "probably truncated" in caplog.text and str(truncated) in caplog.text
+        assert decoded.total_num_frames < 300
+        indices = np.linspace(0, decoded.total_num_frames, 8, endpoint=False).astype(int).tolist()
+        assert [index_of_frame(f) for f in decoded.frames] == indices == decoded.frame_indices.tolist()
+
+    def test_missing_file(self, tmp_path):
+        with pytest.raises(FileNotFoundError, match="nope.mp4"):
+            read_video(tmp_path / "nope.mp4")
+
+    def test_corrupt_file_names_the_file(self, tmp_path):
+        corrupt = tmp_path / "corrupt.mp4"
+        corrupt.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+        with pytest.raises(MediaDecodingError, match="corrupt.mp4"):
+            read_video(corrupt)
+
+    def test_audio_file_has_no_video_stream(self, tmp_path):
+        wav = tmp_path / "tone.wav"
+        soundfile.write(wav, stereo_tone(4410, 44100).T, 44100)
+        with pytest.raises(MediaDecodingError, match="tone.wav.*no video stream"):
+            read_video(wav)
+
+    @pytest.mark.parametrize("window", [{"start": -1.0}, {"end": "3"}, {"start": 3.0, "end": 2.0}])
+    def test_invalid_window(self, mp4_without_audio, window):
+        with pytest.raises(ValueError, match="start|end"):
+            read_video(mp4_without_audio, **window)
+
+    def test_empty_window(self, mp4_without_audio):
+        with pytest.raises(MediaDecodingError, match="no video frame in the window"):
+            read_video(mp4_without_audio, start=5.0)
+
+    def test_path_must_be_a_path(self):
+        with pytest.raises(TypeError, match="str or os.PathLike"):
+            read_video(b"clip.mp4")
+
+    def test_missing_pyav_explains_how_to_install_it(self, mp4_without_audio, monkeypatch):
+        real_import = builtins.__import__
+
+        def without_av(name, *args, **kwargs):
+            if name == "av":
+                raise ImportError("No module named 'av'")
+            return real_import(name, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "__import__", without_av)
+        with pytest.raises(ImportError, match=r"pip install 'tvlt\[video\]'"):
+            read_video(mp4_without_audio)
+
+
+class TestLoadAudio:
+    @pytest.mark.parametrize("suffix", [".wav", ".flac"])
+    def test_audio_files(self, tmp_path, suffix):
+        tone = stereo_tone(22050, 22050)
+        path = tmp_path / f"tone{suffix}"
+        soundfile.write(path, tone.T, 22050, subtype="FLOAT" if suffix == ".wav" else "PCM_24")
+        waveform, rate = load_audio(path)
+        assert rate == 22050 and waveform.dtype == np.float32
+        np.testing.assert_allclose(waveform, tone.mean(axis=0), atol=1e-6 if suffix == ".wav" else 1e-5)
+        stereo, _ = load_audio(path, mono=False)
+        assert stereo.shape == (2, 22050)
+
+    def test_int16_wav_is_scaled_to_unit_range(self, tmp_path):
+        path = tmp_path / "pcm.wav"
+        soundfile.write(path, (stereo_tone(1000, 16000)[0] * 32767).astype(np.int16), 16000, subtype="PCM_16")
+        waveform, _ = load_audio(path)
+        np.testing.assert_allclose(waveform, stereo_tone(1000, 16000)[0], atol=1e-4)
+
+    def test_resampling_and_window(self, tmp_path):
+        tone = stereo_tone(32000, 16000)
+        path = tmp_path / "tone.wav"
+        soundfile.write(path, tone.T, 16000, subtype="FLOAT")
+        waveform, rate = load_audio(path, sampling_rate=44100)
+        assert rate == 44100 and waveform.shape == (88200,)
+        np.testing.assert_allclose(waveform, resample_audio(tone.mean(0), 16000, 44100), atol=1e-6)
+        window, _ = load_audio(path, start=0.5, end=1.5)
+        np.testing.assert_array_equal(window, load_audio(path)[0][8000:24000])
+
+    def test_audio_track_of_a_video_file(self, mkv_lossless):
+        path, tone = mkv_lossless
+        waveform, rate = load_audio(path)
+        assert rate == 44100
+        np.testing.assert_allclose(waveform, tone.mean(0), atol=1e-4)
+
+    def test_window_of_a_track_is_placed_within_the_container_timestamp_precision(self, mkv_lossless):
+        path, tone = mkv_lossless
+        waveform, _ = load_audio(path, start=0.5, end=1.0)
+        assert waveform.shape == (22050,)
+        # Matroska stamps audio blocks to the millisecond: the window may start up to half a millisecond off
+        errors = {shift: np.abs(waveform - tone.mean(0)[22050 + shift : 44100 + shift]).max() for shift in range(-23, 24)}
+        assert min(errors.values()) < 1e-4
+
+    def test_video_without_audio_track_names_the_file(self, mp4_without_audio):
+        with pytest.raises(MediaDecodingError, match=f"{mp4_without_audio}.*no audio track"):
+            load_audio(mp4_without_audio)
+
+    def test_missing_and_corrupt_files(self, tmp_path):
+        with pytest.raises(FileNotFoundError, match="absent.wav"):
+            load_audio(tmp_path / "absent.wav")
+        corrupt = tmp_path / "corrupt.wav"
+        corrupt.write_bytes(b"RIFF" + bytes(200))
+        with pytest.raises(MediaDecodingError, match="corrupt.wav"):
+            load_audio(corrupt)
+
+    def test_resample_audio_validates_rates(self):
+        with pytest.raises(ValueError, match="orig_sampling_rate"):
+            resample_audio(np.zeros(10, np.float32), 0, 16000)
+
+
+@pytest.mark.media
+@needs_samples
+class TestRealClips:
+    def test_mosei_video_frames_match_a_full_decode(self):
+        decoded = read_video(MOSEI_VIDEO, 8)
+        assert decoded.total_num_frames == 149 and decoded.frames.shape == (8, 126, 126, 3)
+        np.testing.assert_array_equal(decoded.frames, mosei_frames(8))
+
+    def test_mosei_video_has_no_audio_track_but_its_wav_loads(self):
+        with pytest.raises(MediaDecodingError, match="K0m1tO3Ybyc_2.mp4.*no audio track"):
+            read_video(MOSEI_VIDEO, with_audio=True)
+        waveform, rate = load_audio(MOSEI_AUDIO)
+        assert rate == 16000 and waveform.shape == (78895,)
+
+    def test_howto100m_decodes_only_what_it_needs(self, decode_counter, caplog):
+        # The sample is cut after 58 s although its header declares 421 s: the reader finds where the data ends
+        # and samples the decodable part, seeking instead of decoding the ~1750 frames it holds.
+        started = time.perf_counter()
+        with caplog.at_level(logging.WARNING):
+            decoded = read_video(HOWTO100M_VIDEO, 8)
+        elapsed = time.perf_counter() - started
+        assert "probably truncated" in caplog.text
+        assert decoded.frames.shape == (8, 360, 480, 3)
+        assert decoded.total_num_frames == 1753
+        assert decoded.frame_indices.tolist() == np.linspace(0, 1753, 8, endpoint=False).astype(int).tolist()
+        assert decode_counter.frames[str(HOWTO100M_VIDEO)] < 1753 // 3
+        print(f"HowTo100M: 8 frames in {elapsed:.2f} s, {decode_counter.frames[str(HOWTO100M_VIDEO)]} frames decoded")
+
+    def test_howto100m_audio_track_and_window(self):
+        decoded = read_video(HOWTO100M_VIDEO, 4, start=42.0, end=48.0, with_audio=True)
+        assert decoded.frame_indices.tolist() == [1260, 1305, 1350, 1395]  # 4 of the window's 180 frames
+        assert decoded.audio_sampling_rate == 44100 and decoded.audio.shape == (6 * 44100,)
+        full, _ = load_audio(HOWTO100M_VIDEO)
+        np.testing.assert_array_equal(decoded.audio, full[42 * 44100 : 48 * 44100])
