@@ -4,6 +4,8 @@
 
 from transformers import PretrainedConfig
 
+from .remote_code_tvlt import set_model_remote_code_entries
+
 
 # transformers 4.40.2 accepted "patch_level" (typo) in validation but only implemented "patch-level", so a config
 # saved with the accepted spelling could never run. Both spellings now mean patch-level masking.
@@ -249,6 +251,31 @@ class TvltConfig(PretrainedConfig):
     def max_audio_time_patches(self) -> int:
         """Length of the audio time position table (128 for TVLT-base)."""
         return self.spectrogram_length // self.audio_patch_size[0]
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """
+        Save like [`~PretrainedConfig.save_pretrained`], as a Hub code repo: `config.json` gets the `auto_map` of
+        every TVLT Auto class and the `custom_pipelines` entry, and the TVLT code files are copied next to it. Models
+        save their config through this method, so saving any TVLT model does the same.
+        """
+        # transformers writes only the auto_map entry of the class being saved
+        set_model_remote_code_entries(self)
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+
+
+# ---- Hub remote code (see remote_code_tvlt.py) -----------------------------------------------------------------------
+
+TvltConfig.register_for_auto_class("AutoConfig")
+
+
+def _name_every_code_file():
+    """Never called: these lines make transformers fetch and save every TVLT code file with this one."""
+    from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
+    from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
+    from .media_tvlt import load_audio  # noqa: F401
+    from .modeling_tvlt import TvltModel  # noqa: F401
+    from .processing_tvlt import TvltProcessor  # noqa: F401
+    from .remote_code_tvlt import CODE_FILES  # noqa: F401
 
 
 __all__ = ["TvltConfig"]

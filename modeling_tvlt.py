@@ -1258,6 +1258,24 @@ class TvltForAudioVisualClassification(TvltPreTrainedModel):
         )
 
 
+# ---- Hub remote code (see remote_code_tvlt.py) -----------------------------------------------------------------------
+
+# Saving a model writes config.json through TvltConfig.save_pretrained, which adds every other Auto class to auto_map
+TvltModel.register_for_auto_class("AutoModel")
+TvltForPreTraining.register_for_auto_class("AutoModelForPreTraining")
+TvltForAudioVisualClassification.register_for_auto_class("AutoModelForVideoClassification")
+
+
+def _name_every_code_file():
+    """Never called: these lines make transformers fetch and save every TVLT code file with this one."""
+    from .configuration_tvlt import TvltConfig  # noqa: F401
+    from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
+    from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
+    from .media_tvlt import load_audio  # noqa: F401
+    from .processing_tvlt import TvltProcessor  # noqa: F401
+    from .remote_code_tvlt import CODE_FILES  # noqa: F401
+
+
 __all__ = [
     "TvltPreTrainedModel",
     "TvltModel",
