@@ -1,0 +1,146 @@
+"""The model card (`README.md`) of a converted TVLT repo."""
+
+import json
+
+from .sources import KIND_ORIGINAL, LoadedCheckpoint
+
+
+DEFAULT_LICENSE = "mit"  # the license of the TVLT code and released weights (zinengtang/TVLT)
+
+# Hub pipeline tag and the Auto class that loads each architecture
+_ARCHITECTURE_USAGE = {
+    "TvltForAudioVisualClassification": ("video-classification", "AutoModelForVideoClassification"),
+    "TvltForPreTraining": ("feature-extraction", "AutoModelForPreTraining"),
+    "TvltModel": ("feature-extraction", "AutoModel"),
+}
+
+_CITATION = """@inproceedings{tang2022tvlt,
+  title     = {TVLT: Textless Vision-Language Transformer},
+  author    = {Zineng Tang and Jaemin Cho and Yixin Nie and Mohit Bansal},
+  booktitle = {NeurIPS},
+  year      = {2022}
+}"""
+
+
+def render_model_card(checkpoint: LoadedCheckpoint, repo_id: str | None = None) -> str:
+    """The card: YAML front matter for the Hub, what the checkpoint is, and how to load it with remote code."""
+    config = checkpoint.model.config
+    architecture = type(checkpoint.model).__name__
+    pipeline_tag, auto_class = _ARCHITECTURE_USAGE[architecture]
+    tags = ["tvlt", "custom_code", "audio-visual", "video", "audio"]
+    if architecture == "TvltForAudioVisualClassification":
+        tags.append("audio-visual-classification")
+    front_matter = "\n".join(
+        [
+            "---",
+            "library_name: transformers",
+            f"license: {json.dumps(checkpoint.license or DEFAULT_LICENSE)}",
+            f"pipeline_tag: {pipeline_tag}",
+            "tags:",
+            *(f"- {tag}" for tag in tags),
+            "---",
+        ]
+    )
+    repo = repo_id or "<owner>/<this-repo>"
+    sections = [
+        front_matter,
+        f"# TVLT: {checkpoint.description}",
+        (
+            "[TVLT](https://arxiv.org/abs/2209.14156) (Textless Vision-Language Transformer, Tang et al., NeurIPS "
+            "2022) is one transformer over video-frame patches and audio-spectrogram patches, pre-trained with "
+            "masked autoencoding and vision-audio matching, without text or speech recognition.\n\n"
+            f"This repo was converted from `{checkpoint.source}` by `tvlt convert`. It carries its own code "
+            "(transformers dropped TVLT after 4.40.2), so it loads with transformers 5.x and `trust_remote_code=True`."
+        ),
+        "## Usage",
+        _usage(repo, auto_class, architecture),
+        _outputs(config, architecture),
+        "## Preprocessing",
+        _preprocessing(checkpoint),
+        "## Model",
+        _model_table(config, architecture),
+        "## Citation",
+        f"```bibtex\n{_CITATION}\n```",
+    ]
+    return "\n\n".join(section.strip("\n") for section in sections) + "\n"
+
+
+def _usage(repo: str, auto_class: str, architecture: str) -> str:
+    lines = [
+        "```python",
+        "import torch",
+        f"from transformers import AutoProcessor, {auto_class}",
+        "",
+        f'repo = "{repo}"',
+        '# remote code runs on your machine: review it and pin that commit (e.g. revision="<commit sha>")',
+        'revision = "main"',
+        "processor = AutoProcessor.from_pretrained(repo, trust_remote_code=True, revision=revision)",
+        f"model = {auto_class}.from_pretrained(repo, trust_remote_code=True, revision=revision).eval()",
+        "",
+        "# video: frames as a (num_frames, height, width, 3) uint8 array; audio: a mono waveform and its rate",
+        "inputs = processor(images=video, audio=waveform, sampling_rate=sampling_rate, return_tensors=\"pt\")",
+        "with torch.no_grad():",
+        "    outputs = model(**inputs)",
+        "```",
+    ]
+    return "\n".join(lines)
+
+
+def _outputs(config, architecture: str) -> str:
+    if architecture == "TvltForAudioVisualClassification":
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        if config.problem_type == "regression":
+            reading = f"`outputs.logits[:, 0]` is the predicted {labels[0]} score (regression)."
+        elif config.problem_type == "multi_label_classification":
+            reading = "Labels are independent: `outputs.logits.sigmoid()` gives one probability per label."
+        else:
+            reading = "`outputs.logits.softmax(-1)` gives the class probabilities."
+        shown = ", ".join(f"`{label}`" for label in labels[:20]) + (" ..." if len(labels) > 20 else "")
+        return f"{reading} Labels (`model.config.id2label`): {shown}."
+    if architecture == "TvltForPreTraining":
+        parts = []
+        if config.task_matching:
+            parts.append(
+                "`outputs.matching_logits.sigmoid()` is the probability that the video and the audio belong together."
+            )
+        if config.task_mae:
+            parts.append(
+                "`model(**inputs, reconstruct=True)` also runs the masked autoencoder: `pixel_logits` and "
+                "`audio_logits` reconstruct every patch, `pixel_label_masks` and `audio_label_masks` mark the hidden ones."
+            )
+        return " ".join(parts)
+    return "`outputs.last_hidden_state` holds `[CLS, video patches, audio patches]` features."
+
+
+def _preprocessing(checkpoint: LoadedCheckpoint) -> str:
+    if checkpoint.kind == KIND_ORIGINAL:
+        return (
+            "The processor reproduces the original research pipeline these weights were trained with "
+            '(`preprocessing_mode="original"`): 8 frames spread over the clip, black borders cropped, bicubic '
+            "resize to the frame size, values in [-1, 1]; audio resampled to 44.1 kHz, DC removed, 128-bin log-mel "
+            "spectrogram padded with -1 (padding patches are masked)."
+        )
+    return "The processor is the one saved with the source checkpoint (transformers 4.40.2's TVLT preprocessing)."
+
+
+def _model_table(config, architecture: str) -> str:
+    rows = [
+        ("architecture", architecture),
+        ("hidden size / layers / heads", f"{config.hidden_size} / {config.num_hidden_layers} / {config.num_attention_heads}"),
+        ("frames (max) / frame size / patch", f"{config.num_frames} / {config.image_size} / {config.image_patch_size}"),
+        (
+            "spectrogram (max frames x mel bins) / patch",
+            f"{config.spectrogram_length} x {config.frequency_length} / {config.audio_patch_size}",
+        ),
+    ]
+    if architecture == "TvltForPreTraining" and config.task_mae:
+        rows.append(
+            (
+                "MAE decoder hidden size / layers / heads",
+                f"{config.decoder_hidden_size} / {config.decoder_num_hidden_layers} / {config.decoder_num_attention_heads}",
+            )
+        )
+    return "\n".join(["| | |", "| --- | --- |", *(f"| {name} | {value} |" for name, value in rows)])
+
+
+__all__ = ["DEFAULT_LICENSE", "render_model_card"]

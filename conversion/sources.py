@@ -1,0 +1,309 @@
+"""Reading a conversion source (SRC): a transformers-format TVLT folder or Hub repo, or an original checkpoint file."""
+
+import json
+import logging
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..configuration_tvlt import TvltConfig
+from ..modeling_tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel, TvltPreTrainedModel
+from .errors import ConversionError
+from .original import (
+    OriginalOptions,
+    convert_original_state_dict,
+    looks_like_original,
+    original_config,
+    original_layout,
+    unwrap_original_checkpoint,
+)
+from .processors import build_processor
+
+
+logger = logging.getLogger(__name__)
+
+KIND_LEGACY = "legacy"
+KIND_ORIGINAL = "original"
+
+ARCHITECTURES = {
+    cls.__name__: cls for cls in (TvltModel, TvltForPreTraining, TvltForAudioVisualClassification)
+}
+
+# transformers weight files, most preferred first; an index names the shards of a sharded checkpoint
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_OPTIONAL_FILES = ("preprocessor_config.json", "processor_config.json", "README.md")
+# "owner/name": what a Hub model id looks like (a bare name is taken for a missing local path)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A source checkpoint as our model and processor, ready to be written as a repo."""
+
+    model: TvltPreTrainedModel
+    processor: object
+    kind: str
+    description: str
+    source: str
+    license: str | None = None
+
+
+def load_checkpoint(
+    src: str,
+    *,
+    original_options: OriginalOptions | None = None,
+    revision: str | None = None,
+) -> LoadedCheckpoint:
+    """
+    Load SRC (a transformers-format TVLT folder, a Hub repo id, or an original checkpoint file) as our classes.
+
+    `original_options` apply to original checkpoints only (sizes the weights cannot tell; defaults: the released
+    models'); `revision` to Hub repos only.
+    """
+    path = Path(src).expanduser()
+    if path.is_file():
+        if revision is not None:
+            raise ConversionError("`revision` applies to a Hub repo SRC, not to a local file.")
+        return _load_original(path, original_options or OriginalOptions())
+    if path.is_dir():
+        if revision is not None:
+            raise ConversionError("`revision` applies to a Hub repo SRC, not to a local folder.")
+        _refuse_original_options(original_options, f"{src} (a transformers-format folder)")
+        return _load_legacy(path, source=str(src))
+    if _HUB_ID.match(str(src)):
+        _refuse_original_options(original_options, f"{src} (a Hub repo)")
+        folder = _download_hub_checkpoint(str(src), revision)
+        return _load_legacy(folder, source=str(src) + (f"@{revision}" if revision else ""))
+    raise FileNotFoundError(f"SRC {src} is not an existing file or folder, nor a Hub repo id (owner/name).")
+
+
+def _refuse_original_options(options: OriginalOptions | None, what: str) -> None:
+    if options is not None:
+        raise ConversionError(
+            f"--num-attention-heads, --decoder-num-attention-heads, --num-frames and --spectrogram-length apply to "
+            f"original checkpoints only; {what} has a config.json that sets them."
+        )
+
+
+# ---- transformers-format sources -------------------------------------------------------------------------------------
+
+
+def _download_hub_checkpoint(repo_id: str, revision: str | None) -> Path:
+    """Download the config, the weights (one format) and the processor config of a Hub repo; return its folder."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    def fetch(filename: str) -> Path | None:
+        try:
+            return Path(hf_hub_download(repo_id, filename, revision=revision))
+        except (EntryNotFoundError, LocalEntryNotFoundError):
+            return None
+
+    logger.info("Downloading %s from the Hub", repo_id)
+    try:
+        config_file = fetch("config.json")
+        if config_file is None:
+            raise ConversionError(
+                f"SRC {repo_id}: no config.json found on the Hub (or in the local cache when offline); a "
+                "transformers-format TVLT repo has one."
+            )
+        folder = config_file.parent
+        for name in _OPTIONAL_FILES:
+            fetch(name)
+        for name in _WEIGHT_FILES:
+            weights = fetch(name)
+            if weights is None:
+                continue
+            if name.endswith(".index.json"):
+                for shard in sorted(set(_read_json(weights)["weight_map"].values())):
+                    if fetch(shard) is None:
+                        raise ConversionError(f"SRC {repo_id}: shard {shard} named in {name} is missing.")
+            break
+    except HfHubHTTPError as error:
+        raise ConversionError(f"SRC {repo_id}: download from the Hub failed: {error}") from error
+    return folder
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConversionError(f"{path} is not a readable JSON file: {error}") from error
+
+
+def _load_legacy(folder: Path, source: str) -> LoadedCheckpoint:
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise ConversionError(
+            f"SRC {source} is a folder without config.json: expected a transformers-format TVLT folder (config.json "
+            "and model.safetensors or pytorch_model.bin) or an original TVLT checkpoint file."
+        )
+    config_dict = _read_json(config_file)
+    model_type = config_dict.get("model_type")
+    if model_type != TvltConfig.model_type:
+        raise ConversionError(
+            f"SRC {source}: config.json has model_type {model_type!r}, not 'tvlt'; this is not a TVLT checkpoint."
+        )
+    try:
+        config = TvltConfig.from_pretrained(folder)
+    except (ValueError, TypeError) as error:
+        raise ConversionError(f"SRC {source}: config.json is not a valid TVLT config: {error}") from error
+    state_dict = _read_transformers_weights(folder, source)
+    architecture = _legacy_architecture(config_dict, state_dict, source)
+    model = instantiate(architecture, config, state_dict, source)
+    processor = build_processor(config, original=False, source_folder=folder)
+    return LoadedCheckpoint(
+        model=model,
+        processor=processor,
+        kind=KIND_LEGACY,
+        description=f"transformers-format TVLT checkpoint ({architecture})",
+        source=source,
+        license=_card_license(folder / "README.md"),
+    )
+
+
+def _read_transformers_weights(folder: Path, source: str) -> dict[str, torch.Tensor]:
+    for name in _WEIGHT_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        if name.endswith(".index.json"):
+            shards = sorted(set(_read_json(path).get("weight_map", {}).values()))
+            if not shards:
+                raise ConversionError(f"SRC {source}: {name} names no shards.")
+            state_dict = {}
+            for shard in shards:
+                state_dict.update(read_weight_file(folder / shard))
+            return state_dict
+        return read_weight_file(path)
+    raise ConversionError(
+        f"SRC {source} has a config.json but no weights: expected one of {', '.join(_WEIGHT_FILES)}."
+    )
+
+
+def _legacy_architecture(config_dict: dict, state_dict: dict, source: str) -> str:
+    named = [name for name in config_dict.get("architectures") or [] if name in ARCHITECTURES]
+    if named:
+        return named[0]
+    # no (known) architecture recorded: the heads in the weights decide
+    if any(key.startswith("classifier.") for key in state_dict):
+        return "TvltForAudioVisualClassification"
+    if any(key.startswith(("matching_head.", "decoder.", "pixel_mae_head.")) for key in state_dict):
+        return "TvltForPreTraining"
+    if any(key.startswith(("pixel_embeddings.", "tvlt.")) for key in state_dict):
+        return "TvltModel"
+    raise ConversionError(f"SRC {source}: the weights hold no TVLT parameters (e.g. {_first_keys(state_dict)}).")
+
+
+def _card_license(readme: Path) -> str | None:
+    """The `license` of a model card's YAML front matter, if any (kept for the converted repo's card)."""
+    if not readme.is_file():
+        return None
+    match = re.match(r"^---\s*\n(.*?)\n---\s*\n", readme.read_text(encoding="utf-8", errors="replace"), re.DOTALL)
+    if not match:
+        return None
+    license_line = re.search(r"^license:\s*['\"]?([^'\"\n]+?)['\"]?\s*$", match.group(1), re.MULTILINE)
+    return license_line.group(1) if license_line else None
+
+
+# ---- original research checkpoints -----------------------------------------------------------------------------------
+
+
+def _load_original(path: Path, options: OriginalOptions) -> LoadedCheckpoint:
+    source = str(path)
+    logger.info("Reading %s (%.1f MB)", source, path.stat().st_size / 2**20)
+    state_dict = unwrap_original_checkpoint(_read_checkpoint_file(path), source)
+    if not looks_like_original(state_dict):
+        if any(".attention.attention.query." in key for key in state_dict):
+            raise ConversionError(
+                f"SRC {source} is a transformers-format TVLT state dict; convert the folder holding it and its "
+                "config.json instead."
+            )
+        raise ConversionError(
+            f"SRC {source} is not a TVLT checkpoint: expected the original model's keys (`patch_embed_v.proj.weight`, "
+            f"`blocks.N.attn.qkv.weight`, ...), found {_first_keys(state_dict)}."
+        )
+    layout = original_layout(state_dict)
+    config = original_config(state_dict, layout, options)
+    logger.info("Converting %d tensors: %s", len(state_dict), layout.describe())
+    converted = convert_original_state_dict(state_dict, layout, config)
+    model = instantiate(layout.architecture, config, converted, source)
+    processor = build_processor(config, original=True, source_folder=None)
+    return LoadedCheckpoint(
+        model=model, processor=processor, kind=KIND_ORIGINAL, description=layout.describe(), source=path.name
+    )
+
+
+def read_weight_file(path: Path) -> dict:
+    """Tensors of a safetensors or PyTorch file, read without running pickled code (`weights_only=True`)."""
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError) as error:
+            raise ConversionError(f"{path} is not a readable safetensors file: {error}") from error
+    checkpoint = _read_checkpoint_file(path)
+    if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        raise ConversionError(f"{path} does not hold a state dict of tensors.")
+    return checkpoint
+
+
+def _read_checkpoint_file(path: Path):
+    if path.suffix == ".safetensors":
+        return read_weight_file(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConversionError(
+            f"{path} cannot be read with torch.load(weights_only=True): it pickles more than tensors and plain "
+            f"containers ({reason}). Only state dicts are converted; never unpickle untrusted files. If you trust it, "
+            "save its state dict alone: torch.save(torch.load(path, weights_only=False)['state_dict'], 'x.ckpt')."
+        ) from error
+    except Exception as error:  # noqa: BLE001 - the unpickler fails on foreign bytes with any error type
+        raise ConversionError(
+            f"{path} is not a PyTorch checkpoint torch.load can read ({type(error).__name__}: {error})"
+        ) from error
+
+
+def instantiate(architecture: str, config: TvltConfig, state_dict: dict, source: str) -> TvltPreTrainedModel:
+    """Build `architecture` holding exactly `state_dict`: every parameter loaded, nothing left over."""
+    model_class = ARCHITECTURES[architecture]
+    config.architectures = [architecture]
+    try:
+        # on the meta device nothing is initialised: every parameter comes from the checkpoint
+        with torch.device("meta"):
+            model = model_class(config)
+    except ValueError as error:
+        raise ConversionError(f"SRC {source}: cannot build {architecture}: {error}") from error
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)
+    if missing or unexpected:
+        details = []
+        if missing:
+            details.append(f"missing {_first_keys(missing)}")
+        if unexpected:
+            details.append(f"unexpected {_first_keys(unexpected)}")
+        raise ConversionError(f"SRC {source}: the weights do not fit {architecture}: {'; '.join(details)}.")
+    try:
+        model.load_state_dict(state_dict, strict=True, assign=True)
+    except RuntimeError as error:
+        raise ConversionError(f"SRC {source}: the weights do not fit {architecture}: {error}") from error
+    left_on_meta = [name for name, tensor in (*model.named_parameters(), *model.named_buffers()) if tensor.is_meta]
+    if left_on_meta:
+        raise ConversionError(f"SRC {source}: {architecture} has tensors the checkpoint cannot fill: {_first_keys(left_on_meta)}.")
+    return model.eval()
+
+
+def _first_keys(keys, limit: int = 6) -> str:
+    keys = list(keys)
+    shown = ", ".join(f"`{key}`" for key in keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "") if keys else "nothing"
+
+
+__all__ = ["KIND_LEGACY", "KIND_ORIGINAL", "ARCHITECTURES", "LoadedCheckpoint", "load_checkpoint", "read_weight_file", "instantiate"]
