@@ -1,7 +1,9 @@
 """The model card (`README.md`) of a converted TVLT repo."""
 
 import json
+import re
 
+from ..remote_code_tvlt import PIPELINE_TASK, custom_pipelines
 from .sources import KIND_ORIGINAL, LoadedCheckpoint
 
 
@@ -34,7 +36,7 @@ def render_model_card(checkpoint: LoadedCheckpoint, repo_id: str | None = None) 
         [
             "---",
             "library_name: transformers",
-            f"license: {json.dumps(checkpoint.license or DEFAULT_LICENSE)}",
+            f"license: {_yaml_scalar(checkpoint.license or DEFAULT_LICENSE)}",
             f"pipeline_tag: {pipeline_tag}",
             "tags:",
             *(f"- {tag}" for tag in tags),
@@ -44,7 +46,7 @@ def render_model_card(checkpoint: LoadedCheckpoint, repo_id: str | None = None) 
     repo = repo_id or "<owner>/<this-repo>"
     sections = [
         front_matter,
-        f"# TVLT: {checkpoint.description}",
+        f"# TVLT: {checkpoint.description[0].upper()}{checkpoint.description[1:]}",
         (
             "[TVLT](https://arxiv.org/abs/2209.14156) (Textless Vision-Language Transformer, Tang et al., NeurIPS "
             "2022) is one transformer over video-frame patches and audio-spectrogram patches, pre-trained with "
@@ -65,6 +67,11 @@ def render_model_card(checkpoint: LoadedCheckpoint, repo_id: str | None = None) 
     return "\n\n".join(section.strip("\n") for section in sections) + "\n"
 
 
+def _yaml_scalar(value: str) -> str:
+    # license ids are plain words (mit, apache-2.0, cc-by-4.0); anything else is quoted
+    return value if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.+-]*", value) else json.dumps(value)
+
+
 def _usage(repo: str, auto_class: str, architecture: str) -> str:
     lines = [
         "```python",
@@ -77,12 +84,25 @@ def _usage(repo: str, auto_class: str, architecture: str) -> str:
         "processor = AutoProcessor.from_pretrained(repo, trust_remote_code=True, revision=revision)",
         f"model = {auto_class}.from_pretrained(repo, trust_remote_code=True, revision=revision).eval()",
         "",
-        "# video: frames as a (num_frames, height, width, 3) uint8 array; audio: a mono waveform and its rate",
-        "inputs = processor(images=video, audio=waveform, sampling_rate=sampling_rate, return_tensors=\"pt\")",
+        "# files (a video file's own audio track works too), or arrays: images=frames (T, H, W, 3) uint8,",
+        "# audio=waveform with sampling_rate=...",
+        'inputs = processor(videos="clip.mp4", audio="clip.wav", return_tensors="pt")',
         "with torch.no_grad():",
         "    outputs = model(**inputs)",
         "```",
     ]
+    if architecture == "TvltForAudioVisualClassification" and custom_pipelines():
+        lines += [
+            "",
+            "Or with the pipeline that comes with the repo:",
+            "",
+            "```python",
+            "from transformers import pipeline",
+            "",
+            f'classifier = pipeline("{PIPELINE_TASK}", model=repo, trust_remote_code=True, revision=revision)',
+            'classifier("clip.mp4")',
+            "```",
+        ]
     return "\n".join(lines)
 
 

@@ -119,6 +119,7 @@ class OriginalLayout:
     has_decoder: bool
     has_matching_head: bool
     classifier_prefix: str | None
+    num_labels: int | None
     ignored_keys: tuple[str, ...]
 
     @property
@@ -131,9 +132,10 @@ class OriginalLayout:
 
     def describe(self) -> str:
         if self.classifier_prefix == "classifier.":
-            return "original TVLT checkpoint with the CMU-MOSEI classifier head"
+            task = {1: "sentiment", len(MOSEI_EMOTIONS): "emotion"}.get(self.num_labels, f"{self.num_labels}-output")
+            return f"original TVLT checkpoint with the CMU-MOSEI {task} head"
         if self.classifier_prefix is not None:
-            return "original TVLT checkpoint with the VQA classifier head"
+            return f"original TVLT checkpoint with the VQA head ({self.num_labels} answers)"
         parts = [name for name, present in (("MAE decoder", self.has_decoder), ("matching head", self.has_matching_head)) if present]
         if parts:
             return f"original TVLT pre-training checkpoint (encoder, {', '.join(parts)})"
@@ -186,6 +188,7 @@ def original_layout(state_dict: dict) -> OriginalLayout:
         has_decoder=any(key.startswith("decoder_") or key.startswith("mae_score_") for key in state_dict),
         has_matching_head=any(key.startswith("matching_score.") for key in state_dict),
         classifier_prefix=classifier_prefixes[0] if classifier_prefixes else None,
+        num_labels=_num_outputs(state_dict, classifier_prefixes[0]) if classifier_prefixes else None,
         ignored_keys=ignored,
     )
     known = set(_ENCODER_RENAMES) | set(ignored)
@@ -199,6 +202,11 @@ def original_layout(state_dict: dict) -> OriginalLayout:
     if unknown:
         raise ConversionError(f"Unexpected keys for an original TVLT checkpoint: {_some(unknown)}.")
     return layout
+
+
+def _num_outputs(state_dict: dict, prefix: str) -> int | None:
+    last = state_dict.get(prefix + "4.weight")
+    return int(last.shape[0]) if last is not None else None
 
 
 def _require(state_dict: dict, keys, what: str) -> None:

@@ -228,6 +228,32 @@ def test_pretraining_checkpoint_without_decoder_keeps_matching_only(tmp_path, re
 
 
 @requires_original
+def test_vqa_head_converts_to_a_multi_label_classifier(tmp_path, reference):
+    plain = torch.load(original_checkpoint("mosei_ea"), weights_only=True)
+    renamed = {k.replace("classifier.", "vqa_classifier.", 1) if k.startswith("classifier.") else k: v for k, v in plain.items()}
+    torch.save(renamed, tmp_path / "vqa.ckpt")
+    checkpoint = load_checkpoint(str(tmp_path / "vqa.ckpt"), original_options=TINY_OPTIONS)
+    config = checkpoint.model.config
+    assert config.problem_type == "multi_label_classification" and config.id2label[5] == "LABEL_5"
+    assert "VQA head (6 answers)" in checkpoint.description
+    with torch.no_grad():
+        logits = checkpoint.model(**reference_inputs(reference)).logits
+    assert_within(logits, reference["mosei_ea.logits"], "VQA logits")
+
+
+@requires_original
+def test_retrieval_training_head_is_dropped_with_a_warning(tmp_path, caplog):
+    plain = torch.load(original_checkpoint("mae"), weights_only=True)
+    extra = {k.replace("matching_score.", "rank_output.", 1): v + 1 for k, v in plain.items() if k.startswith("matching_score.")}
+    torch.save({**plain, **extra}, tmp_path / "msrvtt.ckpt")
+    with caplog.at_level("WARNING", logger="tvlt.conversion"):
+        checkpoint = load_checkpoint(str(tmp_path / "msrvtt.ckpt"), original_options=TINY_OPTIONS)
+    assert "rank_output" in caplog.text
+    # the original code ranks with matching_score: that head is kept
+    assert torch.equal(checkpoint.model.matching_head.fc.weight, plain["matching_score.fc.weight"])
+
+
+@requires_original
 def test_original_options_set_table_lengths(tmp_path):
     options = OriginalOptions(num_attention_heads=4, decoder_num_attention_heads=8, num_frames=4, spectrogram_length=1024)
     checkpoint = load_checkpoint(str(original_checkpoint("mae")), original_options=options)
@@ -525,6 +551,7 @@ def test_model_cards(converted_originals, tmp_path):
         assert "trust_remote_code=True" in readme and "revision=revision" in readme
         assert ORIGINAL_FILES[name] in readme
     ea_card = (converted_originals["mosei_ea"] / "README.md").read_text()
+    assert "# TVLT: Original TVLT checkpoint with the CMU-MOSEI emotion head" in ea_card
     assert "`happy`, `sad`, `angry`, `fear`, `disgust`, `surprise`" in ea_card and "sigmoid" in ea_card
     assert 'preprocessing_mode="original"' in ea_card
 
