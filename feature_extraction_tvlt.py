@@ -207,7 +207,7 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
             return_tensors (`str` or [`~utils.TensorType`], *optional*):
                 `"pt"` for PyTorch tensors, `"np"` for NumPy arrays; by default NumPy arrays.
             return_attention_mask (`bool`, *optional*, defaults to `True`):
-                Whether to return `audio_mask`.
+                Whether to return `audio_mask`; `None` uses the extractor's `return_attention_mask` setting.
             sampling_rate (`int`, *optional*):
                 Sampling rate of the array inputs (files carry their own). Defaults to the extractor's, with a warning,
                 since a wrong rate silently changes the features.
@@ -226,6 +226,7 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
             - **audio_mask** -- `(batch_size, time // patch_size[0] * feature_size // patch_size[1])` float32, 1 for
               real patches and 0 for padding (time-major, as the model orders its audio patches).
         """
+        _check_mode(self.preprocessing_mode)  # a setting changed after construction is checked here
         waveforms = self._waveforms(raw_speech, sampling_rate, resample)
         spectrograms = self._normalised_log_mel(waveforms)
 
@@ -240,6 +241,8 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
             row[0, : spectrogram.shape[0]] = spectrogram
 
         data = {"audio_values": audio_values}
+        if return_attention_mask is None:
+            return_attention_mask = self.return_attention_mask
         if return_attention_mask:
             data["audio_mask"] = self._audio_mask(audio_values, spectrograms)
         batch = BatchFeature(data=data, tensor_type=return_tensors)
@@ -344,19 +347,17 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
     def _normalised_log_mel(self, waveforms: list[np.ndarray]) -> list[np.ndarray]:
         """Each clip's normalised log-mel spectrogram, `(time, feature_size)` float32 in [-1, 1]."""
         mel_power, rows = self._mel_power(waveforms)
+        # float32 keeps the decibels within 1e-5 dB (the power's relative precision is float32's)
+        decibels = np.log10(np.maximum(mel_power, np.float32(1e-10)))
+        decibels *= np.float32(10.0)
         original = self.preprocessing_mode == "original"
         spectrograms = []
         for clip_rows in rows:
-            decibels = 10.0 * np.log10(np.maximum(mel_power[clip_rows].astype(np.float64), 1e-10))
+            clip = decibels[clip_rows]
             # the 80 dB range is measured on the whole clip, before any frame is dropped or cut
-            decibels = np.maximum(decibels, decibels.max() - 80.0)
-            if original:
-                spectrogram = (np.clip((decibels - 20.0) / 40.0, -2.0, 0.0) + 1.0)[:ORIGINAL_MAX_FRAMES]
-                spectrograms.append(spectrogram.astype(np.float32))
-            else:
-                # 4.40.2 casts the decibels to float32 and normalises in float32
-                decibels = decibels.astype(np.float32)[:-1][: self.spectrogram_length]
-                spectrograms.append(np.clip((decibels - 20.0) / 40.0, -2.0, 0.0) + 1.0)
+            clip = np.maximum(clip, clip.max() - np.float32(80.0))
+            clip = clip[:ORIGINAL_MAX_FRAMES] if original else clip[:-1][: self.spectrogram_length]
+            spectrograms.append(np.clip((clip - np.float32(20.0)) / np.float32(40.0), -2.0, 0.0) + np.float32(1.0))
         return spectrograms
 
     def _audio_mask(self, audio_values: np.ndarray, spectrograms: list[np.ndarray]) -> np.ndarray:
@@ -516,4 +517,4 @@ _INIT_PARAMETERS = frozenset(inspect.signature(TvltFeatureExtractor.__init__).pa
 
 TvltFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
 
-__all__ = ["PREPROCESSING_MODES", "TvltFeatureExtractor"]
+__all__ = ["ORIGINAL_MAX_FRAMES", "ORIGINAL_PADDING_VALUE", "PREPROCESSING_MODES", "TvltFeatureExtractor"]

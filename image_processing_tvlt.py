@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -238,7 +239,7 @@ class TvltImageProcessor(BaseImageProcessor):
 
         videos = [self._load_video(video, settings) for video in _make_batched(videos)]
         process = _preprocess_video_original if original else _preprocess_video_transformers
-        workers = _num_threads()
+        workers = 1 if original else _num_threads()  # the original mode resizes with torch, threaded already
         if workers > 1 and len(videos) > 1:
             # PIL resamples with the GIL released, so videos can be resized side by side.
             with ThreadPoolExecutor(min(workers, len(videos))) as pool:
@@ -290,9 +291,24 @@ class TvltImageProcessor(BaseImageProcessor):
 # -- settings and validation ----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
 class _Settings:
-    def __init__(self, **settings):
-        self.__dict__.update(settings)
+    """The resolved options of one `preprocess` call."""
+
+    do_resize: bool
+    size: dict[str, int]
+    patch_size: list[int]
+    num_frames: int
+    resample: PILImageResampling | int
+    do_center_crop: bool
+    crop_size: dict[str, int]
+    do_rescale: bool
+    rescale_factor: float
+    do_normalize: bool
+    image_mean: float | Sequence[float]
+    image_std: float | Sequence[float]
+    preprocessing_mode: str
+    input_data_format: ChannelDimension | None
 
 
 def _check_size(size) -> dict[str, int]:
@@ -689,4 +705,4 @@ def _all_black_patch_mask(pixel_values: np.ndarray, patch_size: list[int]) -> np
 
 TvltImageProcessor.register_for_auto_class("AutoImageProcessor")
 
-__all__ = ["PREPROCESSING_MODES", "TvltImageProcessor"]
+__all__ = ["ORIGINAL_BORDER_THRESHOLD", "PREPROCESSING_MODES", "TvltImageProcessor"]
