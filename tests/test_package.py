@@ -16,13 +16,15 @@ from conftest import FIXTURES, REPO_ROOT
 from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
-    AutoImageProcessor,
     AutoModel,
     AutoModelForAudioClassification,
     AutoModelForPreTraining,
     AutoModelForVideoClassification,
     AutoProcessor,
 )
+
+# transformers 5.8-5.13 export a placeholder that needs torchvision under this name; the class itself does not
+from transformers.models.auto.image_processing_auto import AutoImageProcessor
 
 import tvlt
 from tvlt.commands import SUBCOMMANDS
