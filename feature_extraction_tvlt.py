@@ -29,6 +29,7 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import TensorType, logging
 
 from .media_tvlt import load_audio, resample_audio
+from .remote_code_tvlt import set_processor_remote_code_entries
 
 
 logger = logging.get_logger(__name__)
@@ -169,6 +170,12 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         for name in _INIT_PARAMETERS.intersection(kwargs):
             feature_extractor_dict[name] = kwargs.pop(name)
         return super().from_dict(feature_extractor_dict, **kwargs)
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """Save like the base class, as a Hub code repo: the config names every TVLT processor Auto class (transformers
+        writes only this class's entry) and all TVLT code files are copied next to it."""
+        set_processor_remote_code_entries(self)
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     @property
     def hop_length(self) -> int:
@@ -516,5 +523,21 @@ def _mono_float32(clip, index: int) -> np.ndarray:
 _INIT_PARAMETERS = frozenset(inspect.signature(TvltFeatureExtractor.__init__).parameters) - {"self", "kwargs"}
 
 TvltFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
+
+
+def _name_every_code_file():  # never called
+    """Names every TVLT code file, so that transformers fetches and saves them all with this one.
+
+    For a local remote-code folder, transformers before 5.13 copies only the files that the loaded module itself
+    imports (it reads the `from .x import` lines as text), and `save_pretrained` copies the same set (see
+    remote_code_tvlt.py).
+    """
+    from .configuration_tvlt import TvltConfig  # noqa: F401
+    from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
+    from .media_tvlt import load_audio  # noqa: F401
+    from .modeling_tvlt import TvltModel  # noqa: F401
+    from .processing_tvlt import TvltProcessor  # noqa: F401
+    from .remote_code_tvlt import CODE_FILES  # noqa: F401
+
 
 __all__ = ["ORIGINAL_MAX_FRAMES", "ORIGINAL_PADDING_VALUE", "PREPROCESSING_MODES", "TvltFeatureExtractor"]

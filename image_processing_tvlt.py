@@ -31,6 +31,7 @@ from transformers.processing_utils import ImagesKwargs
 from transformers.utils import TensorType, logging
 
 from .media_tvlt import read_video, sample_frame_indices
+from .remote_code_tvlt import set_processor_remote_code_entries
 
 
 logger = logging.get_logger(__name__)
@@ -167,6 +168,12 @@ class TvltImageProcessor(BaseImageProcessor):
         for key in ("_valid_processor_keys", "_valid_kwargs_names"):
             output.pop(key, None)
         return output
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """Save like the base class, as a Hub code repo: the config names every TVLT processor Auto class (transformers
+        writes only this class's entry) and all TVLT code files are copied next to it."""
+        set_processor_remote_code_entries(self)
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     def preprocess(
         self,
@@ -704,5 +711,21 @@ def _all_black_patch_mask(pixel_values: np.ndarray, patch_size: list[int]) -> np
 
 
 TvltImageProcessor.register_for_auto_class("AutoImageProcessor")
+
+
+def _name_every_code_file():  # never called
+    """Names every TVLT code file, so that transformers fetches and saves them all with this one.
+
+    For a local remote-code folder, transformers before 5.13 copies only the files that the loaded module itself
+    imports (it reads the `from .x import` lines as text), and `save_pretrained` copies the same set (see
+    remote_code_tvlt.py).
+    """
+    from .configuration_tvlt import TvltConfig  # noqa: F401
+    from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
+    from .media_tvlt import load_audio  # noqa: F401
+    from .modeling_tvlt import TvltModel  # noqa: F401
+    from .processing_tvlt import TvltProcessor  # noqa: F401
+    from .remote_code_tvlt import CODE_FILES  # noqa: F401
+
 
 __all__ = ["ORIGINAL_BORDER_THRESHOLD", "PREPROCESSING_MODES", "TvltImageProcessor"]

@@ -25,6 +25,7 @@ from transformers.utils import TensorType, logging
 
 from .feature_extraction_tvlt import PREPROCESSING_MODES, TvltFeatureExtractor
 from .image_processing_tvlt import TvltImageProcessor
+from .remote_code_tvlt import set_processor_remote_code_entries
 
 
 logger = logging.get_logger(__name__)
@@ -187,6 +188,16 @@ class TvltProcessor(ProcessorMixin):
             batch["mask_pixel"] = True
         return batch
 
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """
+        Save both sub-processors' settings to `processor_config.json` (transformers 5.x layout), as a Hub code repo:
+        each level of the config names every TVLT processor Auto class (transformers writes only the saved class's
+        entry) and all TVLT code files are copied next to it.
+        """
+        for component in (self, self.image_processor, self.feature_extractor):
+            set_processor_remote_code_entries(component)
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> TvltProcessor:
         r"""
@@ -234,16 +245,22 @@ def _check_known(name: str, options: dict, known: frozenset[str]) -> None:
         raise TypeError(f"`{name}` has unknown option(s) {sorted(unknown)}; valid ones are {sorted(known)}.")
 
 
+TvltProcessor.register_for_auto_class("AutoProcessor")
+
+
 def _name_every_code_file():  # never called
-    """Names `media_tvlt.py`, which this module uses only through the sub-processors.
+    """Names every TVLT code file, so that transformers fetches and saves them all with this one.
 
     For a local remote-code folder, transformers before 5.13 copies only the files that the loaded module itself
-    imports (it reads the `from .x import` lines as text); without this line `AutoProcessor.from_pretrained(folder,
-    trust_remote_code=True)` fails on those versions because `media_tvlt.py` is missing from its module cache.
+    imports (it reads the `from .x import` lines as text), and `save_pretrained` copies the same set (see
+    remote_code_tvlt.py).
     """
-    from .media_tvlt import read_video  # noqa: F401
+    from .configuration_tvlt import TvltConfig  # noqa: F401
+    from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
+    from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
+    from .media_tvlt import load_audio  # noqa: F401
+    from .modeling_tvlt import TvltModel  # noqa: F401
+    from .remote_code_tvlt import CODE_FILES  # noqa: F401
 
-
-TvltProcessor.register_for_auto_class("AutoProcessor")
 
 __all__ = ["TvltProcessor"]

@@ -26,6 +26,7 @@ from _preprocessing_utils import (
 from tvlt import TvltConfig, TvltFeatureExtractor, TvltImageProcessor, TvltModel, TvltProcessor
 from tvlt.feature_extraction_tvlt import PREPROCESSING_MODES as AUDIO_MODES
 from tvlt.image_processing_tvlt import PREPROCESSING_MODES as IMAGE_MODES
+from tvlt.remote_code_tvlt import CODE_FILES, PROCESSOR_AUTO_MAP
 
 
 REFERENCE = np.load(FIXTURES_DIR / "processor.npz")
@@ -192,9 +193,9 @@ def test_save_pretrained_writes_one_processor_config_with_separate_settings(tmp_
     assert saved["processor_class"] == "TvltProcessor"
     assert saved["image_processor"]["num_frames"] == 4 and "sampling_rate" not in saved["image_processor"]
     assert saved["feature_extractor"]["sampling_rate"] == 22050 and "num_frames" not in saved["feature_extractor"]
-    assert saved["auto_map"]["AutoProcessor"] == "processing_tvlt.TvltProcessor"
-    for code_file in ("processing_tvlt.py", "image_processing_tvlt.py", "feature_extraction_tvlt.py", "media_tvlt.py"):
-        assert (tmp_path / code_file).is_file()
+    assert saved["auto_map"] == PROCESSOR_AUTO_MAP
+    for code_file in CODE_FILES:  # a self-contained remote-code repo
+        assert (tmp_path / code_file).read_bytes() == (REPO_ROOT / code_file).read_bytes()
     reloaded = TvltProcessor.from_pretrained(tmp_path)
     assert reloaded.image_processor.to_dict() == processor.image_processor.to_dict()
     assert reloaded.feature_extractor.to_dict() == processor.feature_extractor.to_dict()
@@ -223,9 +224,8 @@ def test_root_processor_config_holds_tvlt_base_defaults():
     loaded = TvltProcessor.from_pretrained(REPO_ROOT)
     assert loaded.image_processor.to_dict() == {**TvltImageProcessor().to_dict(), "auto_map": saved["image_processor"]["auto_map"]}
     assert loaded.feature_extractor.to_dict() == {**TvltFeatureExtractor().to_dict(), "auto_map": saved["feature_extractor"]["auto_map"]}
-    assert saved["auto_map"] == {"AutoProcessor": "processing_tvlt.TvltProcessor"}
-    assert saved["image_processor"]["auto_map"]["AutoImageProcessor"] == "image_processing_tvlt.TvltImageProcessor"
-    assert saved["feature_extractor"]["auto_map"]["AutoFeatureExtractor"] == "feature_extraction_tvlt.TvltFeatureExtractor"
+    for level in (saved, saved["image_processor"], saved["feature_extractor"]):
+        assert level["auto_map"] == PROCESSOR_AUTO_MAP
 
 
 def test_registered_auto_classes(tmp_path):
