@@ -30,8 +30,8 @@ class TvltConfig(PretrainedConfig):
     unchanged; the fields added here default to 4.40.2's behaviour.
 
     Args:
-        image_size (`int`, *optional*, defaults to 224):
-            Height and width of each video frame.
+        image_size (`int` or `list[int]`, *optional*, defaults to 224):
+            Height and width of each video frame (`[height, width]` for non-square frames, as 4.40.2 accepted).
         spectrogram_length (`int`, *optional*, defaults to 2048):
             Maximum number of time steps of the audio spectrogram (shorter spectrograms are accepted).
         frequency_length (`int`, *optional*, defaults to 128):
@@ -156,8 +156,8 @@ class TvltConfig(PretrainedConfig):
             raise ValueError(f"`loss_type` must be one of {_LOSS_TYPES}, got {loss_type!r}.")
         image_patch_size = _as_pair(image_patch_size, "image_patch_size")
         audio_patch_size = _as_pair(audio_patch_size, "audio_patch_size")
+        frame_height, frame_width = _as_pair(image_size, "image_size")
         for name, value in (
-            ("image_size", image_size),
             ("spectrogram_length", spectrogram_length),
             ("frequency_length", frequency_length),
             ("num_frames", num_frames),
@@ -166,7 +166,7 @@ class TvltConfig(PretrainedConfig):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
-        if image_size % image_patch_size[0] or image_size % image_patch_size[1]:
+        if frame_height % image_patch_size[0] or frame_width % image_patch_size[1]:
             raise ValueError(
                 f"`image_patch_size` {image_patch_size} must divide `image_size` ({image_size}) in both dimensions."
             )
@@ -245,7 +245,14 @@ class TvltConfig(PretrainedConfig):
     @property
     def num_patches_per_image(self) -> int:
         """Number of video patches in one frame (196 for TVLT-base)."""
-        return (self.image_size // self.image_patch_size[0]) * (self.image_size // self.image_patch_size[1])
+        height, width = self.frame_size
+        return (height // self.image_patch_size[0]) * (width // self.image_patch_size[1])
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """`(height, width)` of a video frame, whether `image_size` is an int or a pair."""
+        height, width = _as_pair(self.image_size, "image_size")
+        return height, width
 
     @property
     def max_audio_time_patches(self) -> int:

@@ -184,7 +184,7 @@ class TvltPixelPatchEmbeddings(nn.Module):
 
     def __init__(self, config: TvltConfig):
         super().__init__()
-        self.image_size = (config.image_size, config.image_size)
+        self.image_size = config.frame_size
         self.patch_size = tuple(config.image_patch_size)
         self.num_channels = config.num_image_channels
         self.num_patches_per_image = config.num_patches_per_image
@@ -676,14 +676,15 @@ class TvltModel(TvltPreTrainedModel):
 
     def _check_pixel_inputs(self, pixel_values: torch.Tensor, pixel_mask: torch.Tensor | None) -> None:
         config = self.config
-        expected = f"(batch_size, num_frames <= {config.num_frames}, {config.num_image_channels}, {config.image_size}, {config.image_size})"
+        height, width = config.frame_size
+        expected = f"(batch_size, num_frames <= {config.num_frames}, {config.num_image_channels}, {height}, {width})"
         _check_input(
             pixel_values.dim() == 5,
             f"`pixel_values` must have shape {expected}, got {tuple(pixel_values.shape)}.",
         )
-        _, num_frames, channels, height, width = pixel_values.shape
+        _, num_frames, channels, frame_height, frame_width = pixel_values.shape
         _check_input(
-            channels == config.num_image_channels and height == config.image_size and width == config.image_size,
+            (channels, frame_height, frame_width) == (config.num_image_channels, height, width),
             f"`pixel_values` must have shape {expected}, got {tuple(pixel_values.shape)} (channels and frame size must "
             "match the config).",
         )
@@ -808,7 +809,7 @@ class TvltModel(TvltPreTrainedModel):
     ) -> TvltModelOutput | tuple:
         r"""
         Args:
-            pixel_values (`torch.FloatTensor` of shape `(B, T, num_image_channels, image_size, image_size)`, *optional*):
+            pixel_values (`torch.FloatTensor` of shape `(B, T, num_image_channels, height, width)`, *optional*):
                 Video frames (`T <= config.num_frames`), from [`TvltImageProcessor`].
             audio_values (`torch.FloatTensor` of shape `(B, num_audio_channels, time, frequency_length)`, *optional*):
                 Log-mel spectrograms (`time <= spectrogram_length`, a multiple of `audio_patch_size[0]`), from

@@ -49,7 +49,7 @@ def tiny_inputs(config, batch_size=2, num_frames=None, time=None, seed=0):
     num_frames = num_frames or config.num_frames
     time = time or config.spectrogram_length
     return {
-        "pixel_values": torch.randn(batch_size, num_frames, config.num_image_channels, config.image_size, config.image_size, generator=g),
+        "pixel_values": torch.randn(batch_size, num_frames, config.num_image_channels, *config.frame_size, generator=g),
         "audio_values": torch.rand(batch_size, config.num_audio_channels, time, config.frequency_length, generator=g) * 2 - 1,
     }
 

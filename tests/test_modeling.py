@@ -521,3 +521,17 @@ def test_device_map_auto_and_no_split_modules(tmp_path):
         parts = name.split(".")
         assert not (len(parts) > 3 and parts[:2] == ["encoder", "layer"]), f"{name}: a TvltLayer was split"
         assert not name.startswith("pixel_embeddings.") and not name.startswith("audio_embeddings."), name
+
+
+def test_non_square_frames():
+    """4.40.2 accepted `image_size` as a (height, width) pair; a config.json with one must keep working."""
+    config = tiny_config(image_size=[32, 16], num_labels=2)
+    assert config.num_patches_per_image == (32 // 8) * (16 // 8)
+    model = TvltForAudioVisualClassification(config).eval()
+    inputs = {"pixel_values": torch.randn(2, 2, 3, 32, 16), "audio_values": tiny_inputs(config)["audio_values"]}
+    with torch.no_grad():
+        assert model(**inputs).logits.shape == (2, 2)
+    with pytest.raises(ValueError, match=r"\(batch_size, num_frames <= 4, 3, 32, 16\)"):
+        model(pixel_values=torch.randn(2, 2, 3, 16, 32))
+    with pytest.raises(ValueError, match="image_patch_size"):
+        tiny_config(image_size=[32, 20])
