@@ -6,7 +6,10 @@ and no remote code.
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining
-from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoModelForVideoClassification, AutoProcessor
+from transformers import AutoFeatureExtractor, AutoModelForVideoClassification, AutoProcessor
+
+# transformers 5.8-5.13 export, under this name, a placeholder that needs torchvision; the class itself does not
+from transformers.models.auto.image_processing_auto import AutoImageProcessor
 
 from .configuration_tvlt import TvltConfig
 from .feature_extraction_tvlt import TvltFeatureExtractor
