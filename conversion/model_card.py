@@ -147,7 +147,7 @@ def _model_table(config, architecture: str) -> str:
     rows = [
         ("architecture", architecture),
         ("hidden size / layers / heads", f"{config.hidden_size} / {config.num_hidden_layers} / {config.num_attention_heads}"),
-        ("frames (max) / frame size / patch", f"{config.num_frames} / {config.image_size} / {config.image_patch_size}"),
+        ("frames (max) / frame size / patch", f"{config.num_frames} / {'x'.join(map(str, config.frame_size))} / {config.image_patch_size}"),
         (
             "spectrogram (max frames x mel bins) / patch",
             f"{config.spectrogram_length} x {config.frequency_length} / {config.audio_patch_size}",

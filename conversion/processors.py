@@ -37,9 +37,11 @@ def build_processor(config: TvltConfig, *, original: bool, source_folder: Path |
             f"{ORIGINAL_MAX_FRAMES} spectrogram frames; use at least {ORIGINAL_MAX_FRAMES}."
         )
     mode = "original" if original else "transformers"
+    height, width = config.frame_size
     image_processor = TvltImageProcessor(
-        size={"shortest_edge": config.image_size},
-        crop_size={"height": config.image_size, "width": config.image_size},
+        # square frames keep 4.40.2's shortest-edge resize before the centre crop
+        size={"shortest_edge": height} if height == width else {"height": height, "width": width},
+        crop_size={"height": height, "width": width},
         patch_size=list(config.image_patch_size),
         num_frames=config.num_frames,
         preprocessing_mode=mode,
@@ -59,8 +61,9 @@ def _warn_on_mismatch(processor, config: TvltConfig, source_folder: Path) -> Non
     image, audio = processor.image_processor, processor.feature_extractor
     problems = []
     crop = getattr(image, "crop_size", None) or {}
-    if crop and (crop.get("height"), crop.get("width")) != (config.image_size, config.image_size):
-        problems.append(f"frames are cropped to {crop}, the model takes {config.image_size}x{config.image_size}")
+    height, width = config.frame_size
+    if crop and (crop.get("height"), crop.get("width")) != (height, width):
+        problems.append(f"frames are cropped to {crop}, the model takes {height}x{width}")
     if list(image.patch_size) != list(config.image_patch_size):
         problems.append(f"image patch size {list(image.patch_size)} != the model's {config.image_patch_size}")
     if image.num_frames > config.num_frames:

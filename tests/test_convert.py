@@ -390,9 +390,10 @@ def flat_4402_preprocessor_config(image_size=32, num_frames=3, patch=8, frequenc
     }
 
 
+@pytest.mark.parametrize("case", ["square", "oblong"])
 @pytest.mark.parametrize("architecture", ["TvltModel", "TvltForPreTraining", "TvltForAudioVisualClassification", "TvltModel_bin"])
-def test_legacy_folder_converts_to_the_same_weights(tmp_path, architecture):
-    src = LEGACY / architecture
+def test_legacy_folder_converts_to_the_same_weights(tmp_path, architecture, case):
+    src = FIXTURES / "model_4402" / case / architecture
     dst = convert_checkpoint(src, tmp_path / "repo").destination
     source_weights = (
         load_file(src / "model.safetensors")
