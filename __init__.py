@@ -15,6 +15,7 @@ from .configuration_tvlt import TvltConfig
 from .feature_extraction_tvlt import TvltFeatureExtractor
 from .image_processing_tvlt import TvltImageProcessor
 from .modeling_tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel, TvltPreTrainedModel
+from .pipeline_tvlt import TvltAudioVisualClassificationPipeline
 from .processing_tvlt import TvltProcessor
 
 
@@ -32,6 +33,22 @@ def _register_with_auto_classes() -> None:
     AutoImageProcessor.register(TvltConfig, slow_image_processor_class=TvltImageProcessor, exist_ok=True)
     AutoFeatureExtractor.register(TvltConfig, TvltFeatureExtractor, exist_ok=True)
     AutoProcessor.register(TvltConfig, TvltProcessor, exist_ok=True)
+    _register_pipeline()
+
+
+def _register_pipeline() -> None:
+    # A repo whose config.json has `custom_pipelines` still needs trust_remote_code=True (or `pipeline_class=`):
+    # transformers prefers the repo's entry over the registry. The registry serves legacy checkpoints without it.
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    task = "audio-visual-classification"
+    if PIPELINE_REGISTRY.supported_tasks.get(task, {}).get("impl") is not TvltAudioVisualClassificationPipeline:
+        PIPELINE_REGISTRY.register_pipeline(
+            task,
+            pipeline_class=TvltAudioVisualClassificationPipeline,
+            pt_model=AutoModelForVideoClassification,
+            type="multimodal",
+        )
 
 
 _register_with_auto_classes()

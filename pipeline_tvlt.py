@@ -1,0 +1,231 @@
+# Copyright 2026 the tvlt project authors.
+# Licensed under the Apache License, Version 2.0.
+"""The `audio-visual-classification` pipeline: a video and its audio in, labels with scores out.
+
+Hub code file (one of `remote_code_tvlt.CODE_FILES`; relative imports only, never the `tvlt` package): `config.json`
+names this class in `custom_pipelines`, so `pipeline("audio-visual-classification", model=<TVLT repo>,
+trust_remote_code=True)` works without installing anything. With the `tvlt` package imported, the task is also
+registered with `PIPELINE_REGISTRY` (for checkpoints whose config.json has no `custom_pipelines`).
+"""
+
+from __future__ import annotations
+
+from torch.utils.data import DataLoader
+from transformers import Pipeline
+from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
+from transformers.utils import logging
+
+from .inputs_tvlt import AudioVisualClip, TvltClipPreparer, TvltDataCollator, check_window
+
+
+logger = logging.get_logger(__name__)
+
+TASK = "audio-visual-classification"
+FUNCTIONS_TO_APPLY = ("softmax", "sigmoid", "none")
+DEFAULT_TOP_K = 5
+
+# Checkpoints whose weights hold no classifier: the pipeline would answer with a randomly initialised head.
+_HEADLESS_ARCHITECTURES = {"TvltForPreTraining", "TvltModel"}
+_UNSET = object()
+_MATCHING_HINT = (
+    "For a pre-training checkpoint, score how well the audio matches the video with "
+    "retrieval_tvlt.TvltAudioVisualMatcher (or `tvlt predict`), or fine-tune a classifier first "
+    "(examples/finetune.py)."
+)
+
+
+class TvltAudioVisualClassificationPipeline(Pipeline):
+    """
+    Audio-visual classification with a fine-tuned TVLT model (`TvltForAudioVisualClassification`), e.g. sentiment or
+    emotion of a spoken video clip.
+
+    ```python
+    >>> from transformers import pipeline
+
+    >>> classifier = pipeline("audio-visual-classification", model="path/to/tvlt-checkpoint", trust_remote_code=True)
+    >>> classifier("clip.mp4")  # the frames and the file's own audio track
+    [{'label': 'happy', 'score': 0.71}, {'label': 'surprise', 'score': 0.22}, ...]
+    >>> classifier({"video": "face.mp4", "audio": "speech.wav"})  # a video without sound and a separate audio
+    >>> classifier({"video": frames, "audio": waveform, "sampling_rate": 16000})  # (T, H, W, 3) frames, 1-D waveform
+    >>> classifier(["a.mp4", "b.mp4"], batch_size=2)  # one result list per clip
+    ```
+
+    Inputs: a video file path (with an audio track), a dict `{"video": path_or_frames, "audio": path_or_waveform,
+    "sampling_rate": int, "start": s, "end": s}` (`audio` and the rest optional for a video file with sound; frames
+    are a `(T, H, W, 3)` array or a list of images; `sampling_rate` is required for waveforms), or a list of those.
+    Only a time window of each file is read: `[start, end)`, by default from 0 for as long as the model takes audio
+    (about 24 s for TVLT-base); the frames are sampled from the same window. See `inputs_tvlt.py`.
+
+    Output, per clip, a list of `{"label": str, "score": float}`:
+
+    - single-label heads (`problem_type="single_label_classification"`, or unset): softmax probabilities, best first;
+    - multi-label heads (`"multi_label_classification"`): independent sigmoid probabilities, best first;
+    - regression heads (`"regression"`): the raw predicted value of each output, in the head's order (`top_k` does not
+      apply).
+
+    Call parameters (also accepted by `pipeline(...)`):
+        top_k (`int` or `None`, *optional*, defaults to 5):
+            How many labels to return, best first; `None` returns all of them.
+        function_to_apply (`str`, *optional*):
+            `"softmax"`, `"sigmoid"` or `"none"` (raw logits); defaults to what `config.problem_type` implies.
+        start (`float`, *optional*), end (`float`, *optional*):
+            Default time window (seconds) for clips that do not give their own.
+
+    Pre-training checkpoints (`TvltForPreTraining`, e.g. `ZinengTang/tvlt-base`) have no classifier: the pipeline
+    refuses them. Score how well an audio matches a video with `retrieval_tvlt.TvltAudioVisualMatcher` instead (or
+    `tvlt predict`), or fine-tune a classifier first (`examples/finetune.py`).
+    """
+
+    _load_processor = True
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+    _load_video_processor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _check_has_classifier(self.model)
+        if self.processor is None or not hasattr(self.processor, "feature_extractor"):
+            raise ValueError(
+                f"The {TASK} pipeline needs the TVLT processor (image processor and feature extractor): pass "
+                "`processor=` or a model folder/repo that has its processor_config.json or preprocessor_config.json."
+            )
+        self.clip_preparer = TvltClipPreparer(self.processor, self.model.config)
+        self.data_collator = TvltDataCollator(self.clip_preparer.audio_padding_value)
+
+    # -- parameters ---------------------------------------------------------------------------------------------------
+
+    def _sanitize_parameters(self, top_k=_UNSET, function_to_apply=None, start=None, end=None, **unknown):
+        if unknown:
+            raise TypeError(
+                f"The {TASK} pipeline got unexpected parameter(s) {sorted(unknown)}; its parameters are top_k, "
+                "function_to_apply, start, end (and batch_size, num_workers)."
+            )
+        preprocess_params, postprocess_params = {}, {}
+        if start is not None or end is not None:
+            check_window(start, end, "start/end")
+            preprocess_params.update(start=start, end=end)
+        if top_k is not _UNSET:
+            if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+                raise ValueError(f"`top_k` must be a positive int or None (all labels), got {top_k!r}.")
+            postprocess_params["top_k"] = top_k
+        if function_to_apply is not None:
+            if function_to_apply not in FUNCTIONS_TO_APPLY:
+                raise ValueError(
+                    f"`function_to_apply` must be one of {FUNCTIONS_TO_APPLY}, got {function_to_apply!r}."
+                )
+            postprocess_params["function_to_apply"] = function_to_apply
+        return preprocess_params, {}, postprocess_params
+
+    def __call__(self, inputs, **kwargs):
+        """
+        Classify one clip or a list of clips (see the class docstring for the input forms).
+
+        Returns:
+            A list of `{"label", "score"}` dicts for one clip; a list of such lists for a list of clips.
+        """
+        return super().__call__(inputs, **kwargs)
+
+    def save_pretrained(self, save_directory, **kwargs):
+        """
+        Save the model, the processor and the pipeline code, as a repo that `pipeline(..., trust_remote_code=True)`
+        loads again.
+        """
+        # `Pipeline.save_pretrained` saves the image processor and the feature extractor one after the other into the
+        # same preprocessor_config.json (the second overwrites the first) and not the processor; TVLT's processor
+        # keeps both in processor_config.json.
+        components = self.feature_extractor, self.image_processor
+        self.feature_extractor = self.image_processor = None
+        if not hasattr(self, "modelcard"):
+            self.modelcard = None  # transformers 5.0's save_pretrained reads it but never sets it
+        try:
+            super().save_pretrained(save_directory, **kwargs)
+        finally:
+            self.feature_extractor, self.image_processor = components
+        self.processor.save_pretrained(save_directory)
+
+    # -- steps --------------------------------------------------------------------------------------------------------
+
+    def preprocess(self, inputs, start=None, end=None):
+        clip = AudioVisualClip.from_input(inputs, start=start, end=end, argument="inputs")
+        return self.clip_preparer(clip)
+
+    def _forward(self, model_inputs):
+        dtype = self.model.dtype
+        model_inputs = {
+            key: value.to(dtype) if value.is_floating_point() else value for key, value in model_inputs.items()
+        }
+        return {"logits": self.model(**model_inputs).logits}
+
+    def postprocess(self, model_outputs, top_k=DEFAULT_TOP_K, function_to_apply=None):
+        logits = model_outputs["logits"][0].float()  # [num_labels]
+        problem_type = head_problem_type(self.model.config)
+        if function_to_apply is None:
+            function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(
+                problem_type, "softmax"
+            )
+        if function_to_apply == "softmax":
+            scores = logits.softmax(-1)
+        elif function_to_apply == "sigmoid":
+            scores = logits.sigmoid()
+        else:
+            scores = logits
+        id2label = self.model.config.id2label
+        results = [{"label": id2label.get(i, f"LABEL_{i}"), "score": score} for i, score in enumerate(scores.tolist())]
+        if problem_type == "regression":
+            return results  # one value per output, in the head's order
+        results.sort(key=lambda result: result["score"], reverse=True)
+        return results if top_k is None else results[:top_k]
+
+    def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
+        """Like `Pipeline.get_iterator`, but batches with the TVLT collator (frames and spectrograms need padding)."""
+        if batch_size == 1:
+            return super().get_iterator(
+                inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params
+            )
+        dataset = PipelineDataset(inputs, self.preprocess, preprocess_params)
+        dataloader = DataLoader(dataset, num_workers=num_workers, batch_size=batch_size, collate_fn=self.data_collator)
+        model_iterator = PipelineIterator(dataloader, self.forward, forward_params, loader_batch_size=batch_size)
+        return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
+
+
+def head_problem_type(config) -> str:
+    """`config.problem_type`, or what transformers 4.40.2's `loss_type` meant when it is unset."""
+    if config.problem_type is not None:
+        return config.problem_type
+    # transformers 4.40.2's TVLT switch
+    return "regression" if getattr(config, "loss_type", None) == "regression" else "single_label_classification"
+
+
+def _check_has_classifier(model) -> None:
+    if getattr(model, "classifier", None) is None:
+        raise ValueError(
+            f"{type(model).__name__} has no classifier; the {TASK} pipeline needs TvltForAudioVisualClassification. "
+            f"{_MATCHING_HINT}"
+        )
+    # A pre-training checkpoint loaded for classification gets a random head. Its config still names the pre-training
+    # architecture and carries no labels; a model fine-tuned in memory from it has its labels set.
+    architectures = set(getattr(model.config, "architectures", None) or [])
+    default_labels = all(label == f"LABEL_{i}" for i, label in model.config.id2label.items())
+    if architectures and architectures <= _HEADLESS_ARCHITECTURES and default_labels:
+        raise ValueError(
+            f"This TVLT checkpoint ({', '.join(sorted(architectures))}) has no trained classifier, so {TASK} would "
+            f"answer with a random head. {_MATCHING_HINT} (A model fine-tuned in memory from it: give it labels, "
+            "`id2label`, or save it first.)"
+        )
+
+
+def _name_every_code_file():
+    """Never called: these lines make transformers fetch and save every TVLT code file with this one."""
+    from .configuration_tvlt import TvltConfig  # noqa: F401
+    from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
+    from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
+    from .inputs_tvlt import TvltDataCollator  # noqa: F401
+    from .media_tvlt import load_audio  # noqa: F401
+    from .modeling_tvlt import TvltModel  # noqa: F401
+    from .processing_tvlt import TvltProcessor  # noqa: F401
+    from .remote_code_tvlt import CODE_FILES  # noqa: F401
+    from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
+
+
+__all__ = ["TvltAudioVisualClassificationPipeline", "head_problem_type"]
