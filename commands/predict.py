@@ -1,0 +1,151 @@
+"""`tvlt predict VIDEO --model DIR_OR_ID`: classify a clip, or score how well its audio matches its video."""
+
+import argparse
+import json
+
+from . import CommandError
+from ._checkpoints import (
+    CLASSIFICATION,
+    add_clip_arguments,
+    add_model_arguments,
+    check_clip_arguments,
+    checkpoint_kind,
+    load_tvlt_config,
+    quiet_transformers,
+)
+
+
+HELP = (
+    "Classify a video clip and its audio with a fine-tuned TVLT checkpoint (the audio-visual-classification "
+    "pipeline), or, with a pre-training checkpoint, score how well the audio matches the video."
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_clip_arguments(parser)
+    add_model_arguments(parser)
+    parser.add_argument(
+        "--top-k", type=_positive_int, default=5, metavar="K", help="how many labels to show, best first (default: 5)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    with quiet_transformers():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    clip = check_clip_arguments(args)
+    config = load_tvlt_config(args.model, args.revision)
+    kind = checkpoint_kind(config)
+    try:
+        if kind == CLASSIFICATION:
+            result = _classify(args, clip, config)
+        else:
+            result = _match(args, clip, config)
+    except ImportError as error:  # PyAV missing: its message says how to install it
+        raise CommandError(str(error)) from None
+    except OSError as error:
+        if isinstance(error, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+            raise
+        raise CommandError(f"--model {args.model}: {_first_line(error)}") from None
+    note = getattr(config, "tvlt_demo_note", None)  # set by examples/make_demo_checkpoint.py
+    if note:
+        result["note"] = note
+    print(json.dumps(result) if args.json else _readable(result))
+    return 0
+
+
+def _classify(args, clip: dict, config) -> dict:
+    from transformers import pipeline
+
+    from ..inputs_tvlt import MissingAudioError
+    from ..pipeline_tvlt import TASK, TvltAudioVisualClassificationPipeline, head_problem_type
+    from ..processing_tvlt import TvltProcessor
+
+    processor = TvltProcessor.from_pretrained(args.model, revision=args.revision)
+    # The package's own pipeline class: a repo's `custom_pipelines` entry would otherwise ask for trust_remote_code.
+    classifier = pipeline(
+        TASK,
+        model=args.model,
+        processor=processor,
+        pipeline_class=TvltAudioVisualClassificationPipeline,
+        revision=args.revision,
+        device=args.device,
+    )
+    try:
+        predictions = classifier(clip, top_k=args.top_k)
+    except MissingAudioError:
+        raise CommandError(f"{args.video} has no audio track; give the audio with --audio FILE.") from None
+    return {
+        "video": args.video,
+        "audio": args.audio,
+        "model": args.model,
+        "task": "classification",
+        "problem_type": head_problem_type(config),
+        "predictions": predictions,
+    }
+
+
+def _match(args, clip: dict, config) -> dict:
+    from ..inputs_tvlt import MissingAudioError
+    from ..retrieval_tvlt import TvltAudioVisualMatcher
+
+    if not config.task_matching:
+        raise CommandError(
+            f"--model {args.model} is a pre-training checkpoint without the matching head (task_matching is false) "
+            "and without a classifier: nothing to predict."
+        )
+    matcher = TvltAudioVisualMatcher.from_pretrained(args.model, revision=args.revision, device=args.device)
+    try:
+        score = matcher.score(clip)
+    except MissingAudioError:
+        raise CommandError(f"{args.video} has no audio track; give the audio with --audio FILE.") from None
+    return {
+        "video": args.video,
+        "audio": args.audio,
+        "model": args.model,
+        "task": "matching",
+        "match_score": score,
+    }
+
+
+def _readable(result: dict) -> str:
+    audio = result["audio"] or "its own audio track"
+    lines = [f"{result['video']} + {audio}", f"model: {result['model']}"]
+    if result.get("note"):
+        lines.append(f"NOTE: {result['note']}")
+    if result["task"] == "matching":
+        lines.append(
+            f"audio-video match: {result['match_score']:.4f}  (probability that the audio belongs to the video, "
+            "from the pre-training matching head; this checkpoint has no classifier)"
+        )
+        return "\n".join(lines)
+    predictions = result["predictions"]
+    width = max(len(str(prediction["label"])) for prediction in predictions)
+    kind = {
+        "regression": "predicted values",
+        "multi_label_classification": "label probabilities (multi-label, independent)",
+    }.get(result["problem_type"], "label probabilities")
+    lines.append(f"{kind}:")
+    lines += [f"  {str(prediction['label']):<{width}}  {prediction['score']:.4f}" for prediction in predictions]
+    return "\n".join(lines)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+__all__ = ["HELP", "add_arguments", "run"]

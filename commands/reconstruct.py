@@ -1,0 +1,124 @@
+"""`tvlt reconstruct VIDEO --model DIR_OR_ID --out recon.png`: picture TVLT's masked-autoencoder reconstruction."""
+
+import argparse
+import os
+
+from . import CommandError
+from ._checkpoints import (
+    CLASSIFICATION,
+    add_clip_arguments,
+    add_model_arguments,
+    check_clip_arguments,
+    checkpoint_kind,
+    load_tvlt_config,
+    quiet_transformers,
+)
+
+
+HELP = (
+    "Draw a PNG of TVLT's masked autoencoding of a clip: the input frames and spectrogram, the same with patches "
+    "hidden, and the pre-training model's reconstruction (needs a pre-training checkpoint with its MAE decoder)."
+)
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**63), got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_clip_arguments(parser)
+    add_model_arguments(parser)
+    parser.add_argument("--out", required=True, metavar="PNG", help="the picture to write (a .png path)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of the random masking (default: 0)")
+    parser.add_argument(
+        "--pixel-mask-ratio",
+        type=_ratio,
+        metavar="R",
+        help="fraction of video patches to hide (default: the checkpoint's, 0.75 for TVLT-base)",
+    )
+    parser.add_argument(
+        "--audio-mask-ratio",
+        type=_ratio,
+        metavar="R",
+        help="fraction of audio patches to hide (default: the checkpoint's, 0.15 for TVLT-base)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    with quiet_transformers():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    clip = check_clip_arguments(args)
+    out = _check_out(args.out)
+    config = load_tvlt_config(args.model, args.revision)
+    if checkpoint_kind(config) == CLASSIFICATION:
+        raise CommandError(
+            f"--model {args.model} is a fine-tuned classifier: its MAE decoder was not kept. Use a pre-training "
+            "checkpoint (TvltForPreTraining, e.g. a converted ZinengTang/tvlt-base)."
+        )
+    if not config.task_mae:
+        raise CommandError(f"--model {args.model} has no MAE decoder (task_mae is false): nothing to reconstruct.")
+    for name in ("pixel_mask_ratio", "audio_mask_ratio"):
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
+
+    from ..inputs_tvlt import AudioVisualClip, MissingAudioError, TvltClipPreparer
+    from ..modeling_tvlt import TvltForPreTraining
+    from ..processing_tvlt import TvltProcessor
+    from ._mae_picture import reconstruct, render
+
+    try:
+        processor = TvltProcessor.from_pretrained(args.model, revision=args.revision)
+        model = TvltForPreTraining.from_pretrained(args.model, config=config, revision=args.revision).eval()
+        if args.device:
+            model = model.to(args.device)
+        inputs = TvltClipPreparer(processor, config)(AudioVisualClip.from_input(clip))
+    except MissingAudioError:
+        raise CommandError(f"{args.video} has no audio track; give the audio with --audio FILE.") from None
+    except ImportError as error:  # PyAV missing: its message says how to install it
+        raise CommandError(str(error)) from None
+    except OSError as error:
+        if isinstance(error, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+            raise
+        raise CommandError(f"--model {args.model}: {str(error).strip().splitlines()[0]}") from None
+
+    reconstruction = reconstruct(model, processor.image_processor, inputs, seed=args.seed)
+    audio = os.path.basename(args.audio) if args.audio else "its audio track"
+    title = (
+        f"TVLT masked autoencoding - {os.path.basename(args.video)} + {audio} - model {args.model} - seed {args.seed}"
+    )
+    render(reconstruction, title).save(out, format="PNG")
+    print(out)
+    return 0
+
+
+def _check_out(out: str) -> str:
+    if os.path.isdir(out):
+        raise CommandError(f"--out {out} is a directory; give the path of the PNG file to write.")
+    if not out.lower().endswith(".png"):
+        raise CommandError(f"--out {out}: the picture is a PNG; give a path ending in .png.")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise CommandError(f"--out {out}: the folder {parent} does not exist.")
+    return out
+
+
+__all__ = ["HELP", "add_arguments", "run"]
