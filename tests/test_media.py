@@ -117,6 +117,23 @@ class TestReadVideo:
         assert decoded.audio_sampling_rate == 44100 and decoded.audio.shape == tone.shape
         np.testing.assert_allclose(decoded.audio, tone, atol=1e-4)  # 16-bit PCM
 
+    @pytest.mark.parametrize(
+        "name, codec, audio_codec, sampling_rate",
+        [
+            ("clip.webm", "libvpx-vp9", "libopus", 48000),
+            ("clip.avi", "mpeg4", "mp3", 44100),
+            ("clip.mov", "mpeg4", "aac", 44100),
+        ],
+    )
+    def test_other_containers_and_codecs(self, tmp_path, name, codec, audio_codec, sampling_rate):
+        path = tmp_path / name
+        tone = write_video(path, num_frames=45, codec=codec, audio_codec=audio_codec, sampling_rate=sampling_rate)
+        decoded = read_video(path, 5, with_audio=True)
+        assert [index_of_frame(f) for f in decoded.frames] == [0, 9, 18, 27, 36] == decoded.frame_indices.tolist()
+        assert decoded.total_num_frames == 45 and decoded.audio_sampling_rate == sampling_rate
+        # lossy codecs pad and filter: compare the level of the track
+        assert abs(np.sqrt(np.mean(decoded.audio**2)) - np.sqrt(np.mean(tone.mean(0) ** 2))) < 0.02
+
     def test_audio_track_is_mixed_down_to_mono_by_channel_mean(self, mkv_lossless):
         path, tone = mkv_lossless
         decoded = read_video(path, 2, with_audio=True)
@@ -204,6 +221,14 @@ class TestLoadAudio:
         np.testing.assert_allclose(waveform, tone.mean(axis=0), atol=1e-6 if suffix == ".wav" else 1e-5)
         stereo, _ = load_audio(path, mono=False)
         assert stereo.shape == (2, 22050)
+
+    def test_mp3_file(self, tmp_path):
+        path = tmp_path / "tone.mp3"
+        tone = stereo_tone(44100, 44100)
+        soundfile.write(path, tone.T, 44100, format="MP3")
+        waveform, rate = load_audio(path)
+        assert rate == 44100 and abs(len(waveform) - 44100) < 2048
+        assert abs(np.sqrt(np.mean(waveform**2)) - np.sqrt(np.mean(tone.mean(0) ** 2))) < 0.02
 
     def test_int16_wav_is_scaled_to_unit_range(self, tmp_path):
         path = tmp_path / "pcm.wav"
