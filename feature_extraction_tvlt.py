@@ -1,17 +1,5 @@
-# Copyright 2025 The TVLT for transformers 5.x authors. Based on transformers 4.40.2's TvltFeatureExtractor
-# (Copyright 2023 The HuggingFace Inc. team).
-#
-# Licensed under the Apache License, Version 2.0 (the "License");
-# you may not use this file except in compliance with the License.
-# You may obtain a copy of the License at
-#
-#     http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
+# Copyright 2023 The HuggingFace Inc. team; 2026 the tvlt project authors.
+# Licensed under the Apache License, Version 2.0.
 """TVLT audio feature extractor: waveforms (or audio files) to normalised log-mel spectrogram patches."""
 
 from __future__ import annotations
@@ -85,9 +73,10 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
       `padding_value` to a whole number of patches.
     - `"original"`: the pipeline the released TVLT weights were trained with (zinengtang/TVLT), which used
       `librosa.feature.melspectrogram` with its defaults. The clip's mean (DC) is removed, the STFT pads with zeros
-      and keeps its last frame, the mel filters reach half the sampling rate, at most 1024 frames are kept and the time axis is padded with -1.0 to a multiple of 16 frames; a patch whose values are all -1.0
-      (padding, or a silent stretch) is masked, as the original model does. `spectrogram_length` and
-      `padding_value` are not used in this mode.
+      and keeps its last frame, the mel filters reach half the sampling rate, at most 1024 frames are kept and the
+      time axis is padded with -1.0 to a multiple of 16 frames; a patch whose values are all -1.0 (padding, or a
+      silent stretch) is masked, as the original model does. `spectrogram_length` and `padding_value` are not used
+      in this mode.
 
     Inputs at any sampling rate are resampled to `sampling_rate` (soxr, librosa's default resampler). Multi-channel
     clips are mixed down to mono by the mean of their channels. Integer arrays (int8/int16/int32) are PCM and scaled
@@ -244,7 +233,7 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
             padding_value = self.padding_value
         max_time = max(_round_up(spectrogram.shape[0], time_patch) for spectrogram in spectrograms)
         audio_values = np.full((len(spectrograms), 1, max_time, self.feature_size), padding_value, dtype=np.float32)
-        for row, spectrogram in zip(audio_values, spectrograms):
+        for row, spectrogram in zip(audio_values, spectrograms, strict=True):
             row[0, : spectrogram.shape[0]] = spectrogram
 
         data = {"audio_values": audio_values}
@@ -325,7 +314,7 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         offsets = np.cumsum([0] + segment_hops[:-1]) * hop
         buffer = np.zeros(sum(segment_hops) * hop + n_fft, dtype=np.float64)
         rows = []
-        for offset, waveform in zip(offsets, waveforms):
+        for offset, waveform in zip(offsets, waveforms, strict=True):
             if self.preprocessing_mode == "original":
                 waveform = waveform - waveform.mean(dtype=np.float64)
             buffer[offset : offset + waveform.size + n_fft] = np.pad(waveform, n_fft // 2, mode=pad_mode)

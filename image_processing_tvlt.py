@@ -1,17 +1,5 @@
-# Copyright 2025 The TVLT for transformers 5.x authors. Based on transformers 4.40.2's TvltImageProcessor
-# (Copyright 2023 The HuggingFace Inc. team).
-#
-# Licensed under the Apache License, Version 2.0 (the "License");
-# you may not use this file except in compliance with the License.
-# You may obtain a copy of the License at
-#
-#     http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
+# Copyright 2023 The HuggingFace Inc. team; 2026 the tvlt project authors.
+# Licensed under the Apache License, Version 2.0.
 """TVLT image processor: videos (frame lists, arrays, files) or images to normalised frame tensors and patch masks."""
 
 from __future__ import annotations
@@ -263,7 +251,7 @@ class TvltImageProcessor(BaseImageProcessor):
         channels, height, width = frame_shapes.pop()
         max_frames = max(video.shape[0] for video, _ in processed)
         pixel_values = np.zeros((len(processed), max_frames, channels, height, width), dtype=np.float32)
-        for row, (video, _) in zip(pixel_values, processed):
+        for row, (video, _) in zip(pixel_values, processed, strict=True):
             row[: video.shape[0]] = video
 
         patch_height, patch_width = settings.patch_size
@@ -282,7 +270,9 @@ class TvltImageProcessor(BaseImageProcessor):
             data_format = layouts.pop()
         if data_format == ChannelDimension.LAST:
             pixel_values = np.ascontiguousarray(pixel_values.transpose(0, 1, 3, 4, 2))
-        values_key, mask_key = ("pixel_values_mixed", "pixel_mask_mixed") if is_mixed else ("pixel_values", "pixel_mask")
+        values_key, mask_key = (
+            ("pixel_values_mixed", "pixel_mask_mixed") if is_mixed else ("pixel_values", "pixel_mask")
+        )
         return BatchFeature(data={values_key: pixel_values, mask_key: pixel_mask}, tensor_type=return_tensors)
 
     @staticmethod
@@ -413,7 +403,9 @@ def _make_batched(videos) -> list:
         if all(isinstance(video, (list, tuple)) for video in videos):
             for index, video in enumerate(videos):
                 if not video or not all(_is_frame_like(frame) and _ndim(frame) == 3 for frame in video):
-                    raise ValueError(f"`videos`: video {index} must be a non-empty list of 3-D frames (images or arrays).")
+                    raise ValueError(
+                        f"`videos`: video {index} must be a non-empty list of 3-D frames (images or arrays)."
+                    )
             return list(videos)
         if all(_is_frame_like(frame) and _ndim(frame) == 3 for frame in videos):
             return [list(videos)]  # the frames of one video
@@ -517,7 +509,9 @@ def _preprocess_video_transformers(video, settings: _Settings) -> tuple[np.ndarr
     if len(frames) == 0:
         raise ValueError("`videos`: a video has no frames.")
     frames = _sample_frames(frames, settings.num_frames, allow_repeats=False)
-    layout = _channel_format(frames[0].shape if isinstance(frames, list) else frames.shape[1:], settings.input_data_format)
+    layout = _channel_format(
+        frames[0].shape if isinstance(frames, list) else frames.shape[1:], settings.input_data_format
+    )
     if isinstance(frames, np.ndarray):
         frames = frames if layout == ChannelDimension.LAST else frames.transpose(0, 2, 3, 1)
     else:
@@ -568,7 +562,8 @@ def _as_pil_ready_uint8(frame: np.ndarray) -> tuple[np.ndarray, bool]:
     if np.allclose(frame, frame.astype(int)):
         if frame.min() < 0 or frame.max() > 255:
             raise ValueError(
-                f"`videos`: integer pixel values must lie in [0, 255] to be resized, got [{frame.min()}, {frame.max()}]."
+                "`videos`: integer pixel values must lie in [0, 255] to be resized, got "
+                f"[{frame.min()}, {frame.max()}]."
             )
         return frame.astype(np.uint8), False
     if frame.min() >= 0 and frame.max() <= 1:
@@ -655,7 +650,9 @@ def _preprocess_video_original(video, settings: _Settings) -> tuple[np.ndarray, 
     frames = _frames_as_arrays(video)
     if len(frames) == 0:
         raise ValueError("`videos`: a video has no frames.")
-    layout = _channel_format(frames[0].shape if isinstance(frames, list) else frames.shape[1:], settings.input_data_format)
+    layout = _channel_format(
+        frames[0].shape if isinstance(frames, list) else frames.shape[1:], settings.input_data_format
+    )
     if isinstance(frames, list):
         shapes = {frame.shape for frame in frames}
         if len(shapes) > 1:

@@ -1,16 +1,5 @@
-# Copyright 2025 The TVLT for transformers 5.x authors.
-#
-# Licensed under the Apache License, Version 2.0 (the "License");
-# you may not use this file except in compliance with the License.
-# You may obtain a copy of the License at
-#
-#     http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
+# Copyright 2026 the tvlt project authors.
+# Licensed under the Apache License, Version 2.0.
 """Reading media files for TVLT: sampled RGB frames of a video and mono waveforms of audio tracks.
 
 Video files (mp4, mkv, webm, avi, mov, ...) are decoded with PyAV, an optional dependency (`pip install tvlt[video]`).
@@ -115,7 +104,11 @@ def sample_frame_indices(total_num_frames: int, num_frames: int | None, allow_re
     Returns:
         `np.ndarray` of shape `(min(total_num_frames, num_frames),)` (or `(num_frames,)` with `allow_repeats`), int64.
     """
-    if isinstance(total_num_frames, bool) or not isinstance(total_num_frames, (int, np.integer)) or total_num_frames < 1:
+    if (
+        isinstance(total_num_frames, bool)
+        or not isinstance(total_num_frames, (int, np.integer))
+        or total_num_frames < 1
+    ):
         raise ValueError(f"`total_num_frames` must be a positive integer, got {total_num_frames!r}.")
     if num_frames is not None and (
         isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 1
@@ -140,7 +133,9 @@ def resample_audio(waveform: np.ndarray, orig_sampling_rate: int, target_samplin
         return waveform
     dtype = waveform.dtype if waveform.dtype in (np.float32, np.float64) else np.float32
     # soxr wants (samples, channels)
-    resampled = soxr.resample(np.ascontiguousarray(waveform.T, dtype=dtype), orig_sampling_rate, target_sampling_rate, "HQ")
+    resampled = soxr.resample(
+        np.ascontiguousarray(waveform.T, dtype=dtype), orig_sampling_rate, target_sampling_rate, "HQ"
+    )
     return np.ascontiguousarray(resampled.T)
 
 
@@ -209,21 +204,22 @@ def read_video(
             if len(decoded) == len(targets):
                 break
             # The data ends before the declared length. Where decoding broke off tells where it really ends; when a
-            # seek found nothing at all, the last packet in the file does.
+            # seek found nothing at all, the last packet in the file does. Then sample again within that.
             if data_end is None:
                 data_end = _count_packets(av, container, stream, timing)
             total_num_frames = min(total_num_frames - 1, data_end)
             if total_num_frames < 1:
                 raise MediaDecodingError(f"{path}: no video frame can be decoded.")
-            logger.warning(
-                f"{path}: the container declares {declared_num_frames} video frames "
-                f"({declared_num_frames / float(timing.fps):.1f} s) but its data ends after about {total_num_frames} "
-                f"({total_num_frames / float(timing.fps):.1f} s); the file is probably truncated. Sampling frames "
-                "from the decodable part only."
-            )
         else:
             missing = sorted(set(targets.tolist()) - set(decoded))
             raise MediaDecodingError(f"{path}: the video frames {missing} cannot be decoded.")
+        if total_num_frames < declared_num_frames:
+            logger.warning(
+                f"{path}: the container declares {declared_num_frames} video frames "
+                f"({declared_num_frames / float(timing.fps):.1f} s) but its data ends after about {total_num_frames} "
+                f"({total_num_frames / float(timing.fps):.1f} s); the file is probably truncated. Frames were sampled "
+                "from the decodable part only."
+            )
         frames = np.stack([decoded[int(index)] for index in indices])
 
     audio, audio_sampling_rate = None, None
@@ -344,7 +340,9 @@ def _import_av():
     try:
         import av
     except ImportError:
-        raise ImportError(f"Decoding video files needs PyAV, an optional dependency of tvlt: {_PYAV_INSTALL_HINT}.") from None
+        raise ImportError(
+            f"Decoding video files needs PyAV, an optional dependency of tvlt: {_PYAV_INSTALL_HINT}."
+        ) from None
     return av
 
 

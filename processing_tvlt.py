@@ -1,17 +1,5 @@
-# Copyright 2025 The TVLT for transformers 5.x authors. Based on transformers 4.40.2's TvltProcessor
-# (Copyright 2023 The HuggingFace Inc. team).
-#
-# Licensed under the Apache License, Version 2.0 (the "License");
-# you may not use this file except in compliance with the License.
-# You may obtain a copy of the License at
-#
-#     http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
+# Copyright 2023 The HuggingFace Inc. team; 2026 the tvlt project authors.
+# Licensed under the Apache License, Version 2.0.
 """TVLT processor: one call turns videos/images and audio (arrays or files) into the model's inputs."""
 
 from __future__ import annotations
@@ -226,7 +214,9 @@ class TvltProcessor(ProcessorMixin):
                 f"TvltProcessor.from_pretrained ignores the unknown option(s) {sorted(unknown)}; its settings are "
                 f"{sorted(_IMAGE_INIT_KWARGS | _AUDIO_INIT_KWARGS)}."
             )
-        image_processor = TvltImageProcessor.from_pretrained(pretrained_model_name_or_path, **hub_kwargs, **image_settings)
+        image_processor = TvltImageProcessor.from_pretrained(
+            pretrained_model_name_or_path, **hub_kwargs, **image_settings
+        )
         feature_extractor = TvltFeatureExtractor.from_pretrained(
             pretrained_model_name_or_path, **hub_kwargs, **audio_settings
         )

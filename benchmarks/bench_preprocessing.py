@@ -138,7 +138,9 @@ def main() -> None:
             outputs = None
             for _ in range(args.rounds):
                 if args.reference_python:
-                    reference = run_reference(args.reference_python, case, args.repeats, Path(scratch) / "ref.npy", threads)
+                    reference = run_reference(
+                        args.reference_python, case, args.repeats, Path(scratch) / "ref.npy", threads
+                    )
                     timings["reference"][0].extend(reference["wall"])
                     timings["reference"][1].extend(reference["cpu"])
                     reference_version = reference["transformers"]
@@ -156,11 +158,15 @@ def main() -> None:
                 )
             rows.append(row)
 
-    print(f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.1f}; "
-          f"torch threads: {threads}.")
-    print(f"Python {platform.python_version()}, numpy {np.__version__}, Pillow {PIL.__version__}, torch "
-          f"{torch.__version__}; ours on transformers {transformers.__version__}"
-          + (f", reference transformers {reference_version}." if reference_version else "."))
+    print(
+        f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.1f}; "
+        f"torch threads: {threads}."
+    )
+    print(
+        f"Python {platform.python_version()}, numpy {np.__version__}, Pillow {PIL.__version__}, torch "
+        f"{torch.__version__}; ours on transformers {transformers.__version__}"
+        + (f", reference transformers {reference_version}." if reference_version else ".")
+    )
     print(
         f"Fastest of {args.rounds * args.repeats} calls per side; wall-clock time, and CPU time of all the process's "
         "threads (less sensitive to other load on the machine).\n"

@@ -27,13 +27,22 @@ IMAGE_CASES = {
     "uint8_channels_last": {"video": {"seed": 2, "shape": (3, 30, 50, 3)}, "kwargs": SMALL},
     "uint8_channels_first": {"video": {"seed": 3, "shape": (3, 3, 50, 30)}, "kwargs": SMALL},
     "float_0_1": {"video": {"seed": 4, "shape": (2, 30, 44, 3), "dtype": "float32_unit"}, "kwargs": SMALL},
-    "float_integral_0_255": {"video": {"seed": 5, "shape": (2, 30, 44, 3), "dtype": "float64_integral"}, "kwargs": SMALL},
+    "float_integral_0_255": {
+        "video": {"seed": 5, "shape": (2, 30, 44, 3), "dtype": "float64_integral"},
+        "kwargs": SMALL,
+    },
     "int64_0_255": {"video": {"seed": 6, "shape": (2, 30, 44, 3), "dtype": "int64"}, "kwargs": SMALL},
     "pil_frames": {"video": {"seed": 7, "shape": (3, 37, 53, 3), "container": "pil_list"}, "kwargs": SMALL},
     "single_image": {"video": {"seed": 8, "shape": (1, 45, 45, 3), "container": "image"}, "kwargs": SMALL},
     "torch_batch_5d": {"video": {"seed": 9, "shape": (2, 2, 30, 40, 3), "container": "torch"}, "kwargs": SMALL},
-    "list_of_videos": {"video": {"seed": 10, "shape": (2, 2, 34, 41, 3), "container": "list_of_arrays"}, "kwargs": SMALL},
-    "list_of_frame_lists": {"video": {"seed": 11, "shape": (2, 3, 33, 35, 3), "container": "nested_lists"}, "kwargs": SMALL},
+    "list_of_videos": {
+        "video": {"seed": 10, "shape": (2, 2, 34, 41, 3), "container": "list_of_arrays"},
+        "kwargs": SMALL,
+    },
+    "list_of_frame_lists": {
+        "video": {"seed": 11, "shape": (2, 3, 33, 35, 3), "container": "nested_lists"},
+        "kwargs": SMALL,
+    },
     "portrait": {"video": {"seed": 12, "shape": (2, 70, 41, 3)}, "kwargs": SMALL},
     "bicubic": {"video": {"seed": 13, "shape": (2, 36, 64, 3)}, "kwargs": {**SMALL, "resample": 3}},
     "nearest": {"video": {"seed": 14, "shape": (2, 36, 64, 3)}, "kwargs": {**SMALL, "resample": 0}},
@@ -52,7 +61,10 @@ IMAGE_CASES = {
         "video": {"seed": 20, "shape": (2, 30, 44, 3)},
         "kwargs": {**SMALL, "image_mean": [0.1, 0.2, 0.3], "image_std": [0.3, 0.2, 0.1], "rescale_factor": 0.005},
     },
-    "channels_last_output": {"video": {"seed": 21, "shape": (2, 30, 44, 3)}, "kwargs": {**SMALL, "data_format": "channels_last"}},
+    "channels_last_output": {
+        "video": {"seed": 21, "shape": (2, 30, 44, 3)},
+        "kwargs": {**SMALL, "data_format": "channels_last"},
+    },
     "mixed": {"video": {"seed": 22, "shape": (2, 30, 44, 3)}, "kwargs": {**SMALL, "is_mixed": True}},
     "grayscale_scalar_mean": {
         "video": {"seed": 23, "shape": (2, 30, 44, 1)},
@@ -73,7 +85,10 @@ AUDIO_CASES = {
         "audio": {"seed": 4, "lengths": [9000, 11000], "container": "nested_lists"},
         "kwargs": {"sampling_rate": 44100},
     },
-    "single_float_list": {"audio": {"seed": 5, "lengths": [10000], "container": "list"}, "kwargs": {"sampling_rate": 44100}},
+    "single_float_list": {
+        "audio": {"seed": 5, "lengths": [10000], "container": "list"},
+        "kwargs": {"sampling_rate": 44100},
+    },
     "torch_1d": {"audio": {"seed": 6, "lengths": [13000], "container": "torch"}, "kwargs": {"sampling_rate": 44100}},
     "loud_chirp": {"audio": {"seed": 7, "lengths": [30000], "kind": "chirp"}, "kwargs": {"sampling_rate": 44100}},
     "truncated_to_spectrogram_length": {
@@ -197,7 +212,10 @@ def encode_pixels(pixel_values: np.ndarray, scale: np.ndarray, offset: np.ndarra
     Resized frames are uint8 before they are rescaled and normalised, so the fixtures store the levels (4x smaller)
     with the per-channel scale and offset; `decode_pixels` gives the floats back within 1e-6.
     """
-    levels = np.rint((pixel_values - _along(offset, pixel_values.ndim, channel_axis)) / _along(scale, pixel_values.ndim, channel_axis))
+    levels = np.rint(
+        (pixel_values - _along(offset, pixel_values.ndim, channel_axis))
+        / _along(scale, pixel_values.ndim, channel_axis)
+    )
     if levels.min() < 0 or levels.max() > 255:
         return None
     levels = levels.astype(np.uint8)
@@ -207,7 +225,9 @@ def encode_pixels(pixel_values: np.ndarray, scale: np.ndarray, offset: np.ndarra
 
 
 def decode_pixels(levels: np.ndarray, scale: np.ndarray, offset: np.ndarray, channel_axis: int) -> np.ndarray:
-    return levels.astype(np.float64) * _along(scale, levels.ndim, channel_axis) + _along(offset, levels.ndim, channel_axis)
+    return levels.astype(np.float64) * _along(scale, levels.ndim, channel_axis) + _along(
+        offset, levels.ndim, channel_axis
+    )
 
 
 def _along(values: np.ndarray, ndim: int, axis: int) -> np.ndarray:
@@ -231,7 +251,9 @@ def frame_with_index(index: int, height: int = 64, width: int = 64) -> np.ndarra
 
 
 def index_of_frame(frame: np.ndarray) -> int:
-    return int(round(frame[..., 0].mean() / FRAME_INDEX_STEP)) + 32 * int(round(frame[..., 1].mean() / FRAME_INDEX_STEP))
+    return int(round(frame[..., 0].mean() / FRAME_INDEX_STEP)) + 32 * int(
+        round(frame[..., 1].mean() / FRAME_INDEX_STEP)
+    )
 
 
 def stereo_tone(num_samples: int, sampling_rate: int) -> np.ndarray:

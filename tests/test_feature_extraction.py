@@ -127,7 +127,9 @@ def test_a_batch_is_one_vectorised_pass(monkeypatch):
     """All clips' STFT frames go through one FFT call (4.40.2 looped over clips and, in Python, over frames)."""
     calls = []
     real_rfft = feature_extraction_tvlt._rfft
-    monkeypatch.setattr(feature_extraction_tvlt, "_rfft", lambda frames: calls.append(frames.shape) or real_rfft(frames))
+    monkeypatch.setattr(
+        feature_extraction_tvlt, "_rfft", lambda frames: calls.append(frames.shape) or real_rfft(frames)
+    )
     clips = [noise(9000, 1), noise(30000, 2), noise(15000, 3)]
     extractor = TvltFeatureExtractor()
     batched = extractor(clips, sampling_rate=SR, return_tensors="np")
@@ -215,7 +217,12 @@ def test_audio_and_video_files(tmp_path):
     track, rate = load_audio(video)
     expected = extractor(track, sampling_rate=rate, return_tensors="np")["audio_values"][0]
     np.testing.assert_allclose(from_track["audio_values"][0, :, : expected.shape[1]], expected, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(from_track["audio_values"][1, :, : from_array["audio_values"].shape[2]], from_array["audio_values"][0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        from_track["audio_values"][1, :, : from_array["audio_values"].shape[2]],
+        from_array["audio_values"][0],
+        rtol=0,
+        atol=1e-6,
+    )
 
 
 def test_files_need_no_sampling_rate_and_warn_about_nothing(tmp_path, caplog):

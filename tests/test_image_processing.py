@@ -155,7 +155,9 @@ def test_size_with_height_and_width():
     video = frames(2, 30, 50)
     size = {"height": 40, "width": 24}
     outputs = TvltImageProcessor()(video, size=size, do_center_crop=False, return_tensors="np")
-    expected = np.stack([np.asarray(PIL.Image.fromarray(frame).resize((24, 40), PIL.Image.BILINEAR)) for frame in video])
+    expected = np.stack(
+        [np.asarray(PIL.Image.fromarray(frame).resize((24, 40), PIL.Image.BILINEAR)) for frame in video]
+    )
     np.testing.assert_allclose(outputs["pixel_values"][0], normalised(expected), atol=1e-6)
     assert outputs["pixel_mask"].shape == (1, 2 * (40 // 16) * (24 // 16))
 
@@ -359,7 +361,9 @@ def test_save_and_load_keep_the_settings(tmp_path):
 
 def test_from_pretrained_settings_and_legacy_configs(caplog):
     with caplog.at_level(logging.WARNING):
-        processor = TvltImageProcessor.from_pretrained(FIXTURES_DIR / "legacy_4402", num_frames=2, preprocessing_mode="original")
+        processor = TvltImageProcessor.from_pretrained(
+            FIXTURES_DIR / "legacy_4402", num_frames=2, preprocessing_mode="original"
+        )
     assert caplog.text == ""
     assert (processor.num_frames, processor.preprocessing_mode) == (2, "original")
     flat = TvltImageProcessor.from_pretrained(FIXTURES_DIR / "legacy_flat")

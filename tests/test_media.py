@@ -74,9 +74,7 @@ class TestSampleFrameIndices:
         assert sample_frame_indices(8, 8).tolist() == list(range(8))
         assert sample_frame_indices(5, None).tolist() == list(range(5))
 
-    @pytest.mark.parametrize(
-        "total, num_frames", [(0, 8), (-1, 8), (2.5, 8), (True, 8), (10, 0), (10, -3), (10, 1.5)]
-    )
+    @pytest.mark.parametrize("total, num_frames", [(0, 8), (-1, 8), (2.5, 8), (True, 8), (10, 0), (10, -3), (10, 1.5)])
     def test_invalid_counts_raise(self, total, num_frames):
         with pytest.raises(ValueError, match="total_num_frames|num_frames"):
             sample_frame_indices(total, num_frames)
@@ -257,7 +255,9 @@ class TestLoadAudio:
         waveform, _ = load_audio(path, start=0.5, end=1.0)
         assert waveform.shape == (22050,)
         # Matroska stamps audio blocks to the millisecond: the window may start up to half a millisecond off
-        errors = {shift: np.abs(waveform - tone.mean(0)[22050 + shift : 44100 + shift]).max() for shift in range(-23, 24)}
+        errors = {
+            shift: np.abs(waveform - tone.mean(0)[22050 + shift : 44100 + shift]).max() for shift in range(-23, 24)
+        }
         assert min(errors.values()) < 1e-4
 
     def test_video_without_audio_track_names_the_file(self, mp4_without_audio):

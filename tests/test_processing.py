@@ -60,7 +60,10 @@ def assert_no_warnings(caplog, recorded):
 def test_outputs_match_transformers_4_40_2(processor, name):
     case = PROCESSOR_CASES[name]
     outputs = processor(
-        images=make_video_input(case["video"]), audio=make_audio_input(case["audio"]), return_tensors="np", **case["kwargs"]
+        images=make_video_input(case["video"]),
+        audio=make_audio_input(case["audio"]),
+        return_tensors="np",
+        **case["kwargs"],
     )
     assert sorted(outputs) == ["audio_mask", "audio_values", "pixel_mask", "pixel_values"]
     pixels = decode_pixels(
@@ -119,7 +122,11 @@ def test_options_are_routed_to_the_sub_processor_that_has_them(processor):
     )
     assert outputs["pixel_values"].shape[1] == 4 and outputs["audio_values"].shape[2] == 64  # 0.75 s at 44.1 kHz
     nested = processor(
-        videos=video(6), images_kwargs={"num_frames": 3, **SMALL}, audio=audio(), audio_kwargs={"return_attention_mask": False}, sampling_rate=44100
+        videos=video(6),
+        images_kwargs={"num_frames": 3, **SMALL},
+        audio=audio(),
+        audio_kwargs={"return_attention_mask": False},
+        sampling_rate=44100,
     )
     assert nested["pixel_values"].shape[1] == 3 and "audio_mask" not in nested
     with pytest.raises(TypeError, match="unexpected keyword argument 'num_frame'"):
@@ -141,7 +148,10 @@ def test_model_ready_for_tvlt_model(processor):
     )
     model = TvltModel(config).eval()
     inputs = processor(
-        videos=[video(8, 48, 64), video(5, 48, 64, seed=1)], audio=[audio(44100), audio(30000, 1)], sampling_rate=44100, return_tensors="pt"
+        videos=[video(8, 48, 64), video(5, 48, 64, seed=1)],
+        audio=[audio(44100), audio(30000, 1)],
+        sampling_rate=44100,
+        return_tensors="pt",
     )
     assert inputs["pixel_mask"].shape == (2, 8 * 196) and inputs["audio_mask"].shape == (2, 6 * 8)
     with torch.no_grad():
@@ -222,8 +232,14 @@ def test_loads_a_flat_legacy_config_giving_each_sub_processor_its_own_settings()
 def test_root_processor_config_holds_tvlt_base_defaults():
     saved = json.loads((REPO_ROOT / "processor_config.json").read_text())
     loaded = TvltProcessor.from_pretrained(REPO_ROOT)
-    assert loaded.image_processor.to_dict() == {**TvltImageProcessor().to_dict(), "auto_map": saved["image_processor"]["auto_map"]}
-    assert loaded.feature_extractor.to_dict() == {**TvltFeatureExtractor().to_dict(), "auto_map": saved["feature_extractor"]["auto_map"]}
+    assert loaded.image_processor.to_dict() == {
+        **TvltImageProcessor().to_dict(),
+        "auto_map": saved["image_processor"]["auto_map"],
+    }
+    assert loaded.feature_extractor.to_dict() == {
+        **TvltFeatureExtractor().to_dict(),
+        "auto_map": saved["feature_extractor"]["auto_map"],
+    }
     for level in (saved, saved["image_processor"], saved["feature_extractor"]):
         assert level["auto_map"] == PROCESSOR_AUTO_MAP
 

@@ -153,30 +153,42 @@ def behaviour() -> dict:
     small = {"size": {"shortest_edge": 32}, "crop_size": {"height": 32, "width": 32}}
     noise = (0.1 * rng.standard_normal(22050)).astype(np.float32)
     record = {
-        "ragged_batch": outcome(lambda: image_processor([video(2), video(3)], return_tensors="pt", **small)["pixel_values"].shape),
+        "ragged_batch": outcome(
+            lambda: image_processor([video(2), video(3)], return_tensors="pt", **small)["pixel_values"].shape
+        ),
         "num_frames_ignored": outcome(
             lambda: image_processor(video(6), num_frames=4, return_tensors="np", **small)["pixel_values"].shape
         ),
         "more_frames_than_num_frames": outcome(lambda: image_processor(video(9), return_tensors="np", **small)),
         "size_height_width": outcome(
-            lambda: image_processor(video(2), size={"height": 32, "width": 48}, return_tensors="np")["pixel_values"].shape
+            lambda: (
+                image_processor(video(2), size={"height": 32, "width": 48}, return_tensors="np")["pixel_values"].shape
+            )
         ),
         "mask_of_uncropped_frames": outcome(
-            lambda: image_processor(
-                rng.integers(0, 256, (2, 32, 48, 3), dtype=np.uint8),
-                size={"shortest_edge": 32},
-                do_center_crop=False,
-                return_tensors="np",
-            )["pixel_mask"].shape
+            lambda: (
+                image_processor(
+                    rng.integers(0, 256, (2, 32, 48, 3), dtype=np.uint8),
+                    size={"shortest_edge": 32},
+                    do_center_crop=False,
+                    return_tensors="np",
+                )["pixel_mask"].shape
+            )
         ),
         "resample_true_16k": outcome(lambda: extractor(noise, sampling_rate=16000, resample=True)),
-        "stereo_clip": outcome(lambda: extractor([np.stack([noise, noise])], sampling_rate=44100)["audio_values"].shape),
+        "stereo_clip": outcome(
+            lambda: extractor([np.stack([noise, noise])], sampling_rate=44100)["audio_values"].shape
+        ),
         "empty_clip": outcome(lambda: extractor(np.zeros(0, np.float32), sampling_rate=44100)),
-        "short_clip": outcome(lambda: extractor(noise[:2000], sampling_rate=44100, return_tensors="np")["audio_values"].shape),
+        "short_clip": outcome(
+            lambda: extractor(noise[:2000], sampling_rate=44100, return_tensors="np")["audio_values"].shape
+        ),
         "int16_vs_scaled_float_max_difference": outcome(
             lambda: float(
                 np.abs(
-                    extractor((noise * 32767).astype(np.int16), sampling_rate=44100, return_tensors="np")["audio_values"]
+                    extractor((noise * 32767).astype(np.int16), sampling_rate=44100, return_tensors="np")[
+                        "audio_values"
+                    ]
                     - extractor((noise * 32767).astype(np.int16) / 32768, sampling_rate=44100, return_tensors="np")[
                         "audio_values"
                     ]
@@ -191,7 +203,9 @@ def behaviour() -> dict:
         ),
     }
     with tempfile.TemporaryDirectory() as folder:
-        TvltProcessor(TvltImageProcessor(num_frames=4), TvltFeatureExtractor(sampling_rate=22050)).save_pretrained(folder)
+        TvltProcessor(TvltImageProcessor(num_frames=4), TvltFeatureExtractor(sampling_rate=22050)).save_pretrained(
+            folder
+        )
         saved = json.loads(Path(folder, "preprocessor_config.json").read_text())
         reloaded = TvltProcessor.from_pretrained(folder)
         record["save_pretrained_shared_file"] = {
@@ -218,7 +232,9 @@ def legacy_configs() -> None:
     }
     flat.pop("_valid_processor_keys", None)
     (FIXTURES_DIR / "legacy_flat").mkdir(parents=True, exist_ok=True)
-    (FIXTURES_DIR / "legacy_flat" / "preprocessor_config.json").write_text(json.dumps(flat, indent=2, sort_keys=True) + "\n")
+    (FIXTURES_DIR / "legacy_flat" / "preprocessor_config.json").write_text(
+        json.dumps(flat, indent=2, sort_keys=True) + "\n"
+    )
 
 
 def main() -> None:
