@@ -1,0 +1,133 @@
+"""Small synthetic media for the end-to-end tests: clips with and without sound, tiny checkpoints, a toy dataset."""
+
+import csv
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from conftest import tiny_config
+
+
+SAMPLING_RATE = 44100
+TINY_PROCESSOR = dict(image_size=32, patch_size=[8, 8], num_frames=4, spectrogram_length=64, feature_size=32)
+TOY_CLASSES = ("bright_high", "dark_low")
+
+
+def write_clip(
+    path: Path,
+    frames: np.ndarray,
+    fps: int = 8,
+    waveform: np.ndarray | None = None,
+    sampling_rate: int = SAMPLING_RATE,
+) -> Path:
+    """Encode `frames` `(T, H, W, 3)` uint8 (H.264) and, if given, a mono float `waveform` (AAC) into `path`."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.height, video.width = frames.shape[1:3]
+        video.pix_fmt = "yuv420p"
+        audio = None
+        if waveform is not None:
+            audio = container.add_stream("aac", rate=sampling_rate)
+            audio.layout = "mono"
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, fps)
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        if audio is not None:
+            for first in range(0, len(waveform), 1024):
+                chunk = np.ascontiguousarray(waveform[None, first : first + 1024], dtype=np.float32)
+                frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+                frame.sample_rate, frame.pts, frame.time_base = sampling_rate, first, Fraction(1, sampling_rate)
+                container.mux(audio.encode(frame))
+            container.mux(audio.encode())
+    return path
+
+
+def tone(frequency: float, seconds: float, sampling_rate: int = SAMPLING_RATE, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    time = np.arange(int(seconds * sampling_rate)) / sampling_rate
+    return (0.5 * np.sin(2 * np.pi * frequency * time) + 0.02 * rng.standard_normal(time.size)).astype(np.float32)
+
+
+def moving_square_frames(num_frames: int = 8, size: int = 32, level: int = 120, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    frames = np.full((num_frames, size, size, 3), level, dtype=np.uint8)
+    for index in range(num_frames):
+        top = (3 * index) % (size - 8)
+        frames[index, top : top + 8, 4:12] = (230, 40, 40)
+    noise = rng.integers(-10, 10, frames.shape)
+    return np.clip(frames.astype(int) + noise, 0, 255).astype(np.uint8)
+
+
+def toy_clip(path: Path, class_name: str, seed: int, seconds: float = 1.0) -> Path:
+    """A clip of the learnable toy task: bright frames with a high tone, or dark frames with a low tone."""
+    bright = class_name == "bright_high"
+    frames = moving_square_frames(int(8 * seconds), level=210 if bright else 35, seed=seed)
+    return write_clip(path, frames, waveform=tone(1800.0 if bright else 250.0, seconds, seed=seed))
+
+
+def toy_dataset(folder: Path, clips_per_class: int = 4) -> Path:
+    """Toy clips in `folder` and `folder/train.csv` (video,label); returns the CSV path."""
+    rows = []
+    for class_index, class_name in enumerate(TOY_CLASSES):
+        for number in range(clips_per_class):
+            name = f"{class_name}_{number}.mp4"
+            toy_clip(folder / name, class_name, seed=100 * class_index + number)
+            rows.append({"video": name, "label": class_name})
+    csv_path = folder / "train.csv"
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["video", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return csv_path
+
+
+def tiny_processor():
+    from tvlt import TvltFeatureExtractor, TvltImageProcessor, TvltProcessor
+
+    size = TINY_PROCESSOR["image_size"]
+    return TvltProcessor(
+        image_processor=TvltImageProcessor(
+            size={"shortest_edge": size},
+            crop_size={"height": size, "width": size},
+            patch_size=TINY_PROCESSOR["patch_size"],
+            num_frames=TINY_PROCESSOR["num_frames"],
+        ),
+        feature_extractor=TvltFeatureExtractor(
+            spectrogram_length=TINY_PROCESSOR["spectrogram_length"],
+            feature_size=TINY_PROCESSOR["feature_size"],
+            patch_size=TINY_PROCESSOR["patch_size"],
+        ),
+    )
+
+
+def save_tiny_checkpoint(folder: Path, kind: str = "classification", seed: int = 0, **config_overrides) -> Path:
+    """A tiny TVLT repo folder (model + processor + code files): `kind` is classification, regression,
+    multi_label or pretraining."""
+    from tvlt import TvltForAudioVisualClassification, TvltForPreTraining
+
+    torch.manual_seed(seed)
+    heads = {
+        "classification": dict(
+            num_labels=3,
+            id2label={0: "negative", 1: "neutral", 2: "positive"},
+            problem_type="single_label_classification",
+        ),
+        "multi_label": dict(
+            num_labels=3, id2label={0: "happy", 1: "sad", 2: "angry"}, problem_type="multi_label_classification"
+        ),
+        "regression": dict(num_labels=1, id2label={0: "sentiment"}, problem_type="regression"),
+        "pretraining": {},
+    }
+    config = tiny_config(**{**heads[kind], **config_overrides})
+    if "id2label" in heads[kind]:
+        config.label2id = {label: index for index, label in config.id2label.items()}
+    model = (TvltForPreTraining if kind == "pretraining" else TvltForAudioVisualClassification)(config).eval()
+    model.save_pretrained(folder)
+    tiny_processor().save_pretrained(folder)
+    return folder
