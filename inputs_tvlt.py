@@ -397,13 +397,16 @@ def _is_path(value) -> bool:
 
 
 def _has_audio_track(path: str) -> bool:
-    import av
-
+    """Whether the container has an audio stream; `True` when that cannot be told (the decoder's error says more)."""
+    try:  # PyAV is optional: transformers refuses remote code whose imports outside `try` are not installed
+        import av
+    except ImportError:
+        return True
     try:
         with av.open(path) as container:
             return bool(container.streams.audio)
     except av.error.FFmpegError:
-        return True  # not a readable container: the decoder's own error says more
+        return True
 
 
 def _still_image_format(path: str) -> str | None:
