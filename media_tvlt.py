@@ -483,6 +483,8 @@ def _load_audio_with_pyav(path: str, start, end, mono: bool):
                         )
                     for converted in resampler.resample(frame):
                         chunk = converted.to_ndarray()
+                        if mono:  # mix down as it comes: a long track then takes half the memory
+                            chunk = chunk.mean(axis=0, keepdims=True)
                         chunks.append((position, chunk))
                         position += chunk.shape[1]
                 if stop_sample is not None and position is not None and position >= stop_sample:
@@ -500,7 +502,7 @@ def _load_audio_with_pyav(path: str, start, end, mono: bool):
     waveform = waveform[:, lo:hi]
     if waveform.shape[1] == 0:
         raise MediaDecodingError(f"{path}: no audio samples in the window [{start}, {end}) s.")
-    return (waveform.mean(axis=0) if mono else np.ascontiguousarray(waveform)), int(sampling_rate)
+    return (waveform[0] if mono else np.ascontiguousarray(waveform)), int(sampling_rate)
 
 
 __all__ = [
