@@ -30,16 +30,22 @@ CODE_FILES = (
     "feature_extraction_tvlt.py",
     "image_processing_tvlt.py",
     "processing_tvlt.py",
+    "inputs_tvlt.py",
+    "pipeline_tvlt.py",
+    "retrieval_tvlt.py",
     "remote_code_tvlt.py",
 )
 
-# The files whose classes an Auto class or `pipeline()` loads: each names all of CODE_FILES (see the docstring)
+# The files whose classes an Auto class, `pipeline()` or `get_class_from_dynamic_module` loads: each names all of
+# CODE_FILES (see the docstring)
 ENTRY_CODE_FILES = (
     "configuration_tvlt.py",
     "modeling_tvlt.py",
     "feature_extraction_tvlt.py",
     "image_processing_tvlt.py",
     "processing_tvlt.py",
+    "pipeline_tvlt.py",
+    "retrieval_tvlt.py",
 )
 
 MODEL_AUTO_MAP = {
