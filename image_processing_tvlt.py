@@ -719,10 +719,13 @@ def _name_every_code_file():  # never called
     """
     from .configuration_tvlt import TvltConfig  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
+    from .inputs_tvlt import TvltDataCollator  # noqa: F401
     from .media_tvlt import load_audio  # noqa: F401
     from .modeling_tvlt import TvltModel  # noqa: F401
+    from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
     from .processing_tvlt import TvltProcessor  # noqa: F401
     from .remote_code_tvlt import CODE_FILES  # noqa: F401
+    from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 
 __all__ = ["ORIGINAL_BORDER_THRESHOLD", "PREPROCESSING_MODES", "TvltImageProcessor"]
