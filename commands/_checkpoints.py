@@ -57,6 +57,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="where to run the model, e.g. cpu, cuda, cuda:1 (default: cuda if available)")
 
 
+def check_device(device: str | None) -> None:
+    """A `CommandError` for a `--device` torch cannot use here (before minutes of loading)."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        raise CommandError(f"--device {device}: {error}") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise CommandError(f"--device {device}: torch sees no CUDA device on this machine; use --device cpu.")
+
+
 def check_clip_arguments(args: argparse.Namespace) -> dict:
     """The clip as the pipeline takes it, after checking the files (one-line errors)."""
     from ..inputs_tvlt import check_audio_file, check_video_file, check_window
@@ -142,6 +156,7 @@ __all__ = [
     "add_clip_arguments",
     "add_model_arguments",
     "check_clip_arguments",
+    "check_device",
     "checkpoint_kind",
     "load_tvlt_config",
     "quiet_transformers",

@@ -137,8 +137,8 @@ def reconstruct(model, image_processor, inputs: dict, seed: int = 0) -> MaeRecon
     )
 
 
-def render(reconstruction: MaeReconstruction, title: str) -> PIL.Image.Image:
-    """The picture: a title, then four rows of frames and four rows of spectrograms, each row labelled."""
+def render(reconstruction: MaeReconstruction, title: str, notes: tuple[str, ...] = ()) -> PIL.Image.Image:
+    """The picture: a title (and `notes` under it), then four rows of frames and four of spectrograms, labelled."""
     recon = reconstruction
     num_frames, height, width = recon.frames.shape[:3]
     scale = 1 if height >= _MIN_TILE else -(-_MIN_TILE // height)
@@ -172,6 +172,7 @@ def render(reconstruction: MaeReconstruction, title: str) -> PIL.Image.Image:
         title,
         f"hidden-patch MSE (normalised values): video {recon.pixel_error:.4f}, audio {recon.audio_error:.4f}; "
         "hidden patches are grey",
+        *notes,
     ]
     header_height = 30 + 22 * (len(header) - 1) + _GAP
     spectrogram_height = max(_SPECTROGRAM_HEIGHT, recon.spectrogram.shape[0])

@@ -9,6 +9,7 @@ from ._checkpoints import (
     add_clip_arguments,
     add_model_arguments,
     check_clip_arguments,
+    check_device,
     checkpoint_kind,
     load_tvlt_config,
     quiet_transformers,
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     clip = check_clip_arguments(args)
+    check_device(args.device)
     config = load_tvlt_config(args.model, args.revision)
     kind = checkpoint_kind(config)
     try:

@@ -9,6 +9,7 @@ from ._checkpoints import (
     add_clip_arguments,
     add_model_arguments,
     check_clip_arguments,
+    check_device,
     checkpoint_kind,
     load_tvlt_config,
     quiet_transformers,
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     clip = check_clip_arguments(args)
+    check_device(args.device)
     out = _check_out(args.out)
     config = load_tvlt_config(args.model, args.revision)
     if checkpoint_kind(config) == CLASSIFICATION:
@@ -105,7 +107,8 @@ def _run(args: argparse.Namespace) -> int:
     title = (
         f"TVLT masked autoencoding - {os.path.basename(args.video)} + {audio} - model {args.model} - seed {args.seed}"
     )
-    render(reconstruction, title).save(out, format="PNG")
+    note = getattr(config, "tvlt_demo_note", None)  # set by examples/make_demo_checkpoint.py
+    render(reconstruction, title, notes=(f"NOTE: {note}",) if note else ()).save(out, format="PNG")
     print(out)
     return 0
 

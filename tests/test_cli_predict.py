@@ -158,6 +158,9 @@ def test_the_mosei_clip_with_its_separate_wav(repos, capsys):
     assert "label probabilities:" in capsys.readouterr().out
 
 
+BASE_MODEL_CONFIG = {"model_type": "tvlt", "architectures": ["TvltModel"]}
+
+
 def write_config(folder: Path, config: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps(config))
@@ -186,6 +189,11 @@ def write_config(folder: Path, config: dict) -> Path:
             lambda m, r: [str(m["clip"]), "--model", str(write_config(m["folder"] / "bert", {"model_type": "bert"}))],
             "is not a TVLT checkpoint",
         ),
+        (
+            lambda m, r: [str(m["clip"]), "--model", str(write_config(m["folder"] / "base", BASE_MODEL_CONFIG))],
+            "has neither a classifier nor the pre-training heads",
+        ),
+        (lambda m, r: [str(m["clip"]), "--model", r, "--device", "gpu"], "--device gpu: "),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_with_exit_code_2(repos, media, capsys, make_arguments, message):
