@@ -68,7 +68,9 @@ class MaeReconstruction:
 
 
 @torch.no_grad()
-def reconstruct(model, image_processor, inputs: dict, seed: int = 0) -> MaeReconstruction:
+def reconstruct(
+    model, image_processor, inputs: dict, seed: int = 0, audio_padding_value: float | None = None
+) -> MaeReconstruction:
     """
     Run the MAE pass of a [`TvltForPreTraining`] model (with `task_mae`) on one prepared clip.
 
@@ -77,6 +79,8 @@ def reconstruct(model, image_processor, inputs: dict, seed: int = 0) -> MaeRecon
         image_processor: the checkpoint's image processor (to undo the frame normalisation).
         inputs: `pixel_values` `(1, T, 3, H, W)`, `pixel_mask`, `audio_values` `(1, 1, time, frequency)`, `audio_mask`.
         seed: seeds the masking noise, so the same seed hides the same patches.
+        audio_padding_value: what the feature extractor padded the spectrogram with; the padded frames of its last
+            patch are left out of the picture.
     """
     config = model.config
     device, dtype = model.device, model.dtype
@@ -121,6 +125,12 @@ def reconstruct(model, image_processor, inputs: dict, seed: int = 0) -> MaeRecon
     if "audio_mask" in inputs:
         real_steps = inputs["audio_mask"][0].view(grid_t, grid_f).any(-1).nonzero()
         real_time = (int(real_steps.max()) + 1) * patch_t if len(real_steps) else patch_t
+    if audio_padding_value is not None:
+        # the mask is per patch: the last real patch may end in padded frames
+        padded = (audio_values[0, 0, :real_time] == audio_padding_value).all(-1).cpu()
+        last_patch_start = real_time - patch_t
+        while real_time > last_patch_start + 1 and padded[real_time - 1]:
+            real_time -= 1
 
     return MaeReconstruction(
         frames=_displayable(frames_of(pixel_targets), image_processor)[:real_frames],

@@ -92,7 +92,8 @@ def _run(args: argparse.Namespace) -> int:
         model = TvltForPreTraining.from_pretrained(args.model, config=config, revision=args.revision).eval()
         if args.device:
             model = model.to(args.device)
-        inputs = TvltClipPreparer(processor, config)(AudioVisualClip.from_input(clip))
+        preparer = TvltClipPreparer(processor, config)
+        inputs = preparer(AudioVisualClip.from_input(clip))
     except MissingAudioError:
         raise CommandError(f"{args.video} has no audio track; give the audio with --audio FILE.") from None
     except ImportError as error:  # PyAV missing: its message says how to install it
@@ -102,7 +103,9 @@ def _run(args: argparse.Namespace) -> int:
             raise
         raise CommandError(f"--model {args.model}: {str(error).strip().splitlines()[0]}") from None
 
-    reconstruction = reconstruct(model, processor.image_processor, inputs, seed=args.seed)
+    reconstruction = reconstruct(
+        model, processor.image_processor, inputs, seed=args.seed, audio_padding_value=preparer.audio_padding_value
+    )
     audio = os.path.basename(args.audio) if args.audio else "its audio track"
     title = (
         f"TVLT masked autoencoding - {os.path.basename(args.video)} + {audio} - model {args.model} - seed {args.seed}"

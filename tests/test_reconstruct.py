@@ -68,6 +68,17 @@ def test_the_reconstruction_shows_the_inputs_the_hidden_patches_and_the_predicti
     np.testing.assert_allclose(recon.predicted_frames[0, :8, :8], predicted_patch.clip(0, 1), atol=1e-6)
 
 
+def test_the_spectrogram_is_drawn_without_its_padding(prepared, clip):
+    model, processor, _ = prepared
+    preparer = TvltClipPreparer(processor, model.config)
+    inputs = preparer(AudioVisualClip(video=str(clip), end=0.3))
+    real_frames = round(0.3 * 44100) // processor.feature_extractor.hop_length  # 25: padded to 32 (patches of 8)
+    assert inputs["audio_values"].shape[2] == 32
+    trimmed = reconstruct(model, processor.image_processor, inputs, audio_padding_value=preparer.audio_padding_value)
+    assert trimmed.spectrogram.shape[1] == trimmed.hidden_bins.shape[1] == real_frames
+    assert reconstruct(model, processor.image_processor, inputs).spectrogram.shape[1] == 32
+
+
 def test_the_picture_has_every_row_and_greys_the_hidden_patches(prepared):
     model, processor, inputs = prepared
     recon = reconstruct(model, processor.image_processor, inputs, seed=0)
