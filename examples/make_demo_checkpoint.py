@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import torch
+from transformers.utils import logging
 
 from tvlt import TvltConfig, TvltFeatureExtractor, TvltForAudioVisualClassification, TvltForPreTraining
 from tvlt import TvltImageProcessor, TvltProcessor
@@ -97,6 +98,7 @@ def main() -> None:
         help="a TvltForPreTraining checkpoint (for `tvlt reconstruct` and matching) instead of a classifier",
     )
     args = parser.parse_args()
+    logging.disable_progress_bar()
     out = make_demo_checkpoint(args.out, pretraining=args.pretraining)
     print(f"{out}: tiny TVLT with RANDOM weights (outputs are meaningless; for trying the tools only)")
 
