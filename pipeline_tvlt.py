@@ -16,6 +16,7 @@ from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 from transformers.utils import logging
 
 from .inputs_tvlt import AudioVisualClip, TvltClipPreparer, TvltDataCollator, check_window
+from .processing_tvlt import TvltProcessor
 
 
 logger = logging.get_logger(__name__)
@@ -85,10 +86,15 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _check_has_classifier(self.model)
+        if self.processor is None and self.image_processor is not None and self.feature_extractor is not None:
+            self.processor = TvltProcessor(
+                image_processor=self.image_processor, feature_extractor=self.feature_extractor
+            )
         if self.processor is None or not hasattr(self.processor, "feature_extractor"):
             raise ValueError(
-                f"The {TASK} pipeline needs the TVLT processor (image processor and feature extractor): pass "
-                "`processor=` or a model folder/repo that has its processor_config.json or preprocessor_config.json."
+                f"The {TASK} pipeline needs the TVLT processor: pass `processor=` (or `image_processor=` and "
+                "`feature_extractor=`), or a model folder/repo with its processor_config.json or "
+                "preprocessor_config.json."
             )
         self.clip_preparer = TvltClipPreparer(self.processor, self.model.config)
         self.data_collator = TvltDataCollator(self.clip_preparer.audio_padding_value)

@@ -204,6 +204,18 @@ def test_a_pre_training_checkpoint_is_refused_with_a_pointer_to_matching(checkpo
         pipeline(TASK, model=str(checkpoints["pretraining"]), pipeline_class=TvltAudioVisualClassificationPipeline)
 
 
+def test_the_processor_may_be_given_as_its_two_parts(classifier, media):
+    parts = TvltAudioVisualClassificationPipeline(
+        model=classifier.model,
+        image_processor=classifier.processor.image_processor,
+        feature_extractor=classifier.processor.feature_extractor,
+        device="cpu",
+    )
+    assert parts(str(media["clip"])) == classifier(str(media["clip"]))
+    with pytest.raises(ValueError, match="needs the TVLT processor"):
+        TvltAudioVisualClassificationPipeline(model=classifier.model, device="cpu")
+
+
 def test_a_model_fine_tuned_in_memory_from_a_pre_training_checkpoint_is_accepted(checkpoints, classifier, media):
     model = TvltForAudioVisualClassification.from_pretrained(
         checkpoints["pretraining"], num_labels=2, id2label={0: "no", 1: "yes"}
