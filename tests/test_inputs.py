@@ -1,0 +1,140 @@
+"""`inputs_tvlt`: the padding collator and the per-clip time window (pipeline, matcher, CLI and training share them)."""
+
+import pytest
+import torch
+from _av_toys import moving_square_frames, tiny_processor, tone, write_clip
+from conftest import tiny_config
+
+from tvlt import feature_extraction_tvlt
+from tvlt.inputs_tvlt import (
+    _ORIGINAL_AUDIO_PADDING_VALUE,
+    _ORIGINAL_MAX_AUDIO_FRAMES,
+    AudioVisualClip,
+    TvltClipPreparer,
+    TvltDataCollator,
+)
+
+
+def example(num_frames: int, time: int, label=None, batch_dim: bool = True) -> dict:
+    """A processor-like example: 32x32 frames in 8x8 patches (16 per frame), a 32-bin spectrogram in 8x8 patches."""
+    values = {
+        "pixel_values": torch.randn(num_frames, 3, 32, 32),
+        "pixel_mask": torch.ones(num_frames * 16, dtype=torch.long),
+        "audio_values": torch.rand(1, time, 32),
+        "audio_mask": torch.ones(time // 8 * 4),
+    }
+    if batch_dim:
+        values = {key: value[None] for key, value in values.items()}
+    if label is not None:
+        values["labels"] = label
+    return values
+
+
+def test_the_collator_pads_frames_and_time_and_masks_the_padding():
+    short, long = example(2, 16, label=0), example(4, 40, label=1, batch_dim=False)
+    batch = TvltDataCollator(audio_padding_value=-1.0)([short, long])
+    assert batch["pixel_values"].shape == (2, 4, 3, 32, 32)
+    assert batch["audio_values"].shape == (2, 1, 40, 32)
+    torch.testing.assert_close(batch["pixel_values"][0, :2], short["pixel_values"][0])
+    assert (batch["pixel_values"][0, 2:] == 0).all()
+    assert (batch["audio_values"][0, :, 16:] == -1.0).all()
+    assert batch["pixel_mask"].tolist() == [[1] * 32 + [0] * 32, [1] * 64]
+    assert batch["audio_mask"].tolist() == [[1.0] * 8 + [0.0] * 12, [1.0] * 20]
+    assert batch["pixel_mask"].dtype == torch.long and batch["audio_mask"].dtype == torch.float32
+    assert batch["labels"].tolist() == [0, 1] and batch["labels"].dtype == torch.long
+
+
+@pytest.mark.parametrize(
+    "labels, shape, dtype",
+    [
+        ([0.5, -1.0], (2,), torch.float32),
+        ([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]], (2, 3), torch.float32),
+        ([torch.tensor(2), torch.tensor(0)], (2,), torch.int64),
+        ([torch.tensor([[0.1, 0.2]]), torch.tensor([[0.3, 0.4]])], (2, 2), torch.float32),
+    ],
+)
+def test_the_collator_stacks_labels_of_every_head_type(labels, shape, dtype):
+    batch = TvltDataCollator()([example(2, 16, label=label) for label in labels])
+    assert batch["labels"].shape == shape and batch["labels"].dtype == dtype
+
+
+def test_padding_leaves_the_model_output_unchanged():
+    from tvlt import TvltForAudioVisualClassification
+
+    torch.manual_seed(0)
+    model = TvltForAudioVisualClassification(tiny_config(num_labels=3)).eval()
+    short, long = example(2, 16), example(4, 40)
+    batch = TvltDataCollator()([short, long])
+    with torch.no_grad():
+        alone = model(**short).logits
+        padded = model(**batch).logits[:1]
+    torch.testing.assert_close(padded, alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "examples, message",
+    [
+        ([], "got no examples"),
+        ([example(2, 16), {"pixel_values": torch.zeros(1, 2, 3, 32, 32)}], "has keys"),
+        ([example(2, 16), {**example(2, 16), "pixel_values": torch.zeros(1, 2, 3, 16, 16)}], "may differ only"),
+        (
+            [{"pixel_values": torch.zeros(2, 3, 32, 32)}, {"pixel_values": torch.zeros(3, 3, 32, 32)}],
+            "need `pixel_mask`",
+        ),
+        ([{"pixel_values": torch.zeros(3, 32, 32)}], "must be 4-D"),
+        ([example(2, 16, label="a"), example(2, 16, label=[1, 2])], "`labels` cannot be stacked"),
+        ([{**example(2, 16), "flag": 1}, {**example(2, 16), "flag": 2}], "cannot batch `flag`"),
+    ],
+)
+def test_the_collator_refuses_what_it_cannot_batch(examples, message):
+    with pytest.raises(ValueError, match=message):
+        TvltDataCollator()(examples)
+
+
+def test_flags_shared_by_the_batch_pass_through():
+    batch = TvltDataCollator()([{**example(2, 16), "mask_audio": True}, {**example(3, 24), "mask_audio": True}])
+    assert batch["mask_audio"] is True
+
+
+def test_from_processor_pads_like_the_feature_extractor():
+    processor = tiny_processor()
+    assert TvltDataCollator.from_processor(processor).audio_padding_value == processor.feature_extractor.padding_value
+    processor.preprocessing_mode = "original"
+    assert TvltDataCollator.from_processor(processor).audio_padding_value == -1.0
+
+
+def test_the_restated_constants_agree_with_the_feature_extractor():
+    assert _ORIGINAL_MAX_AUDIO_FRAMES == feature_extraction_tvlt.ORIGINAL_MAX_FRAMES
+    assert _ORIGINAL_AUDIO_PADDING_VALUE == feature_extraction_tvlt.ORIGINAL_PADDING_VALUE
+
+
+@pytest.mark.parametrize("mode", ["transformers", "original"])
+def test_the_window_gives_at_most_the_audio_the_model_takes(tmp_path, mode):
+    processor = tiny_processor()
+    processor.preprocessing_mode = mode
+    config = tiny_config()
+    preparer = TvltClipPreparer(processor, config)
+    clip = write_clip(tmp_path / "long.mp4", moving_square_frames(24), waveform=tone(500.0, 3.0))
+    for start in (None, 0.5, 1.25):
+        inputs = preparer(AudioVisualClip(video=str(clip), start=start))
+        assert inputs["audio_values"].shape[2] == config.spectrogram_length  # filled, not more
+        assert inputs["pixel_values"].shape[1] == config.num_frames
+    # a waveform at another rate is cut to the same span, then resampled by the feature extractor
+    waveform = tone(500.0, 3.0, sampling_rate=16000)
+    from_array = preparer(AudioVisualClip(video=str(clip), audio=waveform, sampling_rate=16000))
+    assert from_array["audio_values"].shape[2] == config.spectrogram_length
+
+
+def test_a_longer_explicit_window_samples_frames_over_all_of_it(tmp_path):
+    from tvlt.media_tvlt import read_video
+
+    processor = tiny_processor()
+    preparer = TvltClipPreparer(processor, tiny_config())
+    clip = write_clip(tmp_path / "long.mp4", moving_square_frames(24), waveform=tone(500.0, 3.0))
+    inputs = preparer(AudioVisualClip(video=str(clip), start=0.0, end=2.9))
+    assert inputs["audio_values"].shape[2] == tiny_config().spectrogram_length  # the audio is still capped
+    frames = read_video(str(clip), 4, end=2.9).frames  # frames 0, 5, 11, 17 of 24 (8 fps)
+    expected = processor(videos=[frames], return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(inputs["pixel_values"], expected)
+    default_window = preparer(AudioVisualClip(video=str(clip)))["pixel_values"]
+    assert not torch.equal(default_window, expected)
