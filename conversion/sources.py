@@ -94,7 +94,13 @@ def _refuse_original_options(options: OriginalOptions | None, what: str) -> None
 def _download_hub_checkpoint(repo_id: str, revision: str | None) -> Path:
     """Download the config, the weights (one format) and the processor config of a Hub repo; return its folder."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     def fetch(filename: str) -> Path | None:
         try:
@@ -122,6 +128,10 @@ def _download_hub_checkpoint(repo_id: str, revision: str | None) -> Path:
                     if fetch(shard) is None:
                         raise ConversionError(f"SRC {repo_id}: shard {shard} named in {name} is missing.")
             break
+    except RepositoryNotFoundError as error:
+        raise ConversionError(f"SRC {repo_id}: no such Hub repo, or it is private or gated and needs a token.") from error
+    except RevisionNotFoundError as error:
+        raise ConversionError(f"SRC {repo_id}: the repo has no revision {revision!r}.") from error
     except HfHubHTTPError as error:
         raise ConversionError(f"SRC {repo_id}: download from the Hub failed: {error}") from error
     return folder
