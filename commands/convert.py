@@ -1,4 +1,4 @@
-"""`tvlt convert SRC DST`: a TVLT checkpoint to a self-contained remote-code repo folder, optionally pushed to the Hub."""
+"""`tvlt convert SRC DST`: a TVLT checkpoint to a self-contained remote-code repo, optionally pushed to the Hub."""
 
 import argparse
 import contextlib
@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     defaults = OriginalOptions()
     original = parser.add_argument_group(
-        "original checkpoints", "what the weights of an original checkpoint cannot tell (defaults: the released models')"
+        "original checkpoints",
+        "what the weights of an original checkpoint cannot tell (defaults: the released models')",
     )
     original.add_argument(
         "--num-attention-heads",
@@ -102,7 +103,9 @@ def _progress_on_stderr():
 
 def run(args: argparse.Namespace) -> int:
     if not args.push_to_hub:
-        given = [flag for flag, value in (("--private", args.private), ("--commit-message", args.commit_message)) if value]
+        given = [
+            flag for flag, value in (("--private", args.private), ("--commit-message", args.commit_message)) if value
+        ]
         if given:
             raise CommandError(f"{' and '.join(given)} need --push-to-hub REPO_ID.")
     given_options = {name: getattr(args, name) for name in _ORIGINAL_OPTIONS if getattr(args, name) is not None}

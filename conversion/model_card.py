@@ -126,7 +126,8 @@ def _outputs(config, architecture: str) -> str:
         if config.task_mae:
             parts.append(
                 "`model(**inputs, reconstruct=True)` also runs the masked autoencoder: `pixel_logits` and "
-                "`audio_logits` reconstruct every patch, `pixel_label_masks` and `audio_label_masks` mark the hidden ones."
+                "`audio_logits` reconstruct every patch, `pixel_label_masks` and `audio_label_masks` mark the hidden "
+                "ones."
             )
         return " ".join(parts)
     return "`outputs.last_hidden_state` holds `[CLS, video patches, audio patches]` features."
@@ -146,8 +147,14 @@ def _preprocessing(checkpoint: LoadedCheckpoint) -> str:
 def _model_table(config, architecture: str) -> str:
     rows = [
         ("architecture", architecture),
-        ("hidden size / layers / heads", f"{config.hidden_size} / {config.num_hidden_layers} / {config.num_attention_heads}"),
-        ("frames (max) / frame size / patch", f"{config.num_frames} / {'x'.join(map(str, config.frame_size))} / {config.image_patch_size}"),
+        (
+            "hidden size / layers / heads",
+            f"{config.hidden_size} / {config.num_hidden_layers} / {config.num_attention_heads}",
+        ),
+        (
+            "frames (max) / frame size / patch",
+            f"{config.num_frames} / {'x'.join(map(str, config.frame_size))} / {config.image_patch_size}",
+        ),
         (
             "spectrogram (max frames x mel bins) / patch",
             f"{config.spectrogram_length} x {config.frequency_length} / {config.audio_patch_size}",
@@ -157,7 +164,8 @@ def _model_table(config, architecture: str) -> str:
         rows.append(
             (
                 "MAE decoder hidden size / layers / heads",
-                f"{config.decoder_hidden_size} / {config.decoder_num_hidden_layers} / {config.decoder_num_attention_heads}",
+                f"{config.decoder_hidden_size} / {config.decoder_num_hidden_layers} / "
+                f"{config.decoder_num_attention_heads}",
             )
         )
     return "\n".join(["| | |", "| --- | --- |", *(f"| {name} | {value} |" for name, value in rows)])

@@ -85,7 +85,9 @@ _LAYER_PARTS = {
     "mlp.fc1": "intermediate.dense",
     "mlp.fc2": "output.dense",
 }
-_BLOCK_KEY = re.compile(r"^(blocks|decoder_blocks)\.(\d+)\.(norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)$")
+_BLOCK_KEY = re.compile(
+    r"^(blocks|decoder_blocks)\.(\d+)\.(norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)$"
+)
 
 # Heads of other original variants that have no counterpart here
 _UNSUPPORTED_PREFIXES = {
@@ -136,7 +138,11 @@ class OriginalLayout:
             return f"original TVLT checkpoint with the CMU-MOSEI {task} head"
         if self.classifier_prefix is not None:
             return f"original TVLT checkpoint with the VQA head ({self.num_labels} answers)"
-        parts = [name for name, present in (("MAE decoder", self.has_decoder), ("matching head", self.has_matching_head)) if present]
+        parts = [
+            name
+            for name, present in (("MAE decoder", self.has_decoder), ("matching head", self.has_matching_head))
+            if present
+        ]
         if parts:
             return f"original TVLT pre-training checkpoint (encoder, {', '.join(parts)})"
         return "original TVLT encoder checkpoint"
@@ -249,7 +255,9 @@ def original_config(state_dict: dict, layout: OriginalLayout, options: OriginalO
         )
     frame_positions = state_dict["temporal_embed"].shape[1]
     audio_time_positions = state_dict["pos_embed_a"].shape[1]
-    _check_option("num_frames", options.num_frames, frame_positions, "the checkpoint's `temporal_embed` has fewer frames")
+    _check_option(
+        "num_frames", options.num_frames, frame_positions, "the checkpoint's `temporal_embed` has fewer frames"
+    )
     _check_option(
         "spectrogram_length",
         options.spectrogram_length,
@@ -348,7 +356,7 @@ def _convert_blocks(state_dict: dict, prefix: str, target: str, hidden_size: int
         _, index, part, kind = match.groups()
         layer = f"{target}.{index}"
         if part == "attn.qkv":
-            for name, piece in zip(("query", "key", "value"), _split_qkv(value, hidden_size, key)):
+            for name, piece in zip(("query", "key", "value"), _split_qkv(value, hidden_size, key), strict=True):
                 out[f"{layer}.attention.attention.{name}.{kind}"] = piece
         else:
             out[f"{layer}.{_LAYER_PARTS[part]}.{kind}"] = value
@@ -379,7 +387,11 @@ def convert_original_state_dict(state_dict: dict, layout: OriginalLayout, config
     elif layout.architecture == "TvltForAudioVisualClassification":
         for suffix in _CLASSIFIER_SUFFIXES:
             out["classifier." + suffix] = state_dict[layout.classifier_prefix + suffix]
-        dropped = [name for name, present in (("MAE decoder", layout.has_decoder), ("matching head", layout.has_matching_head)) if present]
+        dropped = [
+            name
+            for name, present in (("MAE decoder", layout.has_decoder), ("matching head", layout.has_matching_head))
+            if present
+        ]
         if dropped:
             logger.warning("The checkpoint has a classifier: dropping its %s.", " and ".join(dropped))
     for original, length in cuts.items():

@@ -27,7 +27,9 @@ def build_processor(config: TvltConfig, *, original: bool, source_folder: Path |
         try:
             processor = TvltProcessor.from_pretrained(source_folder)
         except (OSError, ValueError, TypeError) as error:
-            raise ConversionError(f"The processor config in {source_folder} is not a valid TVLT one: {error}") from error
+            raise ConversionError(
+                f"The processor config in {source_folder} is not a valid TVLT one: {error}"
+            ) from error
         _warn_on_mismatch(processor, config, source_folder)
         return processor
 

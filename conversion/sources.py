@@ -28,12 +28,15 @@ logger = logging.getLogger(__name__)
 KIND_LEGACY = "legacy"
 KIND_ORIGINAL = "original"
 
-ARCHITECTURES = {
-    cls.__name__: cls for cls in (TvltModel, TvltForPreTraining, TvltForAudioVisualClassification)
-}
+ARCHITECTURES = {cls.__name__: cls for cls in (TvltModel, TvltForPreTraining, TvltForAudioVisualClassification)}
 
 # transformers weight files, most preferred first; an index names the shards of a sharded checkpoint
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 _OPTIONAL_FILES = ("preprocessor_config.json", "processor_config.json", "README.md")
 # "owner/name": what a Hub model id looks like (a bare name is taken for a missing local path)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -129,7 +132,9 @@ def _download_hub_checkpoint(repo_id: str, revision: str | None) -> Path:
                         raise ConversionError(f"SRC {repo_id}: shard {shard} named in {name} is missing.")
             break
     except RepositoryNotFoundError as error:
-        raise ConversionError(f"SRC {repo_id}: no such Hub repo, or it is private or gated and needs a token.") from error
+        raise ConversionError(
+            f"SRC {repo_id}: no such Hub repo, or it is private or gated and needs a token."
+        ) from error
     except RevisionNotFoundError as error:
         raise ConversionError(f"SRC {repo_id}: the repo has no revision {revision!r}.") from error
     except HfHubHTTPError as error:
@@ -189,9 +194,7 @@ def _read_transformers_weights(folder: Path, source: str) -> dict[str, torch.Ten
                 state_dict.update(read_weight_file(folder / shard))
             return state_dict
         return read_weight_file(path)
-    raise ConversionError(
-        f"SRC {source} has a config.json but no weights: expected one of {', '.join(_WEIGHT_FILES)}."
-    )
+    raise ConversionError(f"SRC {source} has a config.json but no weights: expected one of {', '.join(_WEIGHT_FILES)}.")
 
 
 def _legacy_architecture(config_dict: dict, state_dict: dict, source: str) -> str:
@@ -306,7 +309,9 @@ def instantiate(architecture: str, config: TvltConfig, state_dict: dict, source:
         raise ConversionError(f"SRC {source}: the weights do not fit {architecture}: {error}") from error
     left_on_meta = [name for name, tensor in (*model.named_parameters(), *model.named_buffers()) if tensor.is_meta]
     if left_on_meta:
-        raise ConversionError(f"SRC {source}: {architecture} has tensors the checkpoint cannot fill: {_first_keys(left_on_meta)}.")
+        raise ConversionError(
+            f"SRC {source}: {architecture} has tensors the checkpoint cannot fill: {_first_keys(left_on_meta)}."
+        )
     return model.eval()
 
 
@@ -316,4 +321,12 @@ def _first_keys(keys, limit: int = 6) -> str:
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "") if keys else "nothing"
 
 
-__all__ = ["KIND_LEGACY", "KIND_ORIGINAL", "ARCHITECTURES", "LoadedCheckpoint", "load_checkpoint", "read_weight_file", "instantiate"]
+__all__ = [
+    "KIND_LEGACY",
+    "KIND_ORIGINAL",
+    "ARCHITECTURES",
+    "LoadedCheckpoint",
+    "load_checkpoint",
+    "read_weight_file",
+    "instantiate",
+]

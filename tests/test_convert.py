@@ -113,7 +113,11 @@ def test_original_pretraining_checkpoint_config(converted_originals):
     assert config["mae_use_cls_token"] is False  # the original MAE pass has no CLS token
     assert config["layer_norm_eps"] == 1e-6
     assert (config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]) == (32, 2, 128)
-    assert (config["decoder_hidden_size"], config["decoder_num_hidden_layers"], config["decoder_intermediate_size"]) == (16, 1, 64)
+    assert (
+        config["decoder_hidden_size"],
+        config["decoder_num_hidden_layers"],
+        config["decoder_intermediate_size"],
+    ) == (16, 1, 64)
     assert (config["num_attention_heads"], config["decoder_num_attention_heads"]) == (2, 2)
     assert (config["image_size"], config["image_patch_size"], config["audio_patch_size"]) == (224, [16, 16], [16, 16])
     assert (config["frequency_length"], config["num_frames"], config["spectrogram_length"]) == (128, 8, 2048)
@@ -196,7 +200,10 @@ def test_lightning_checkpoint_converts_like_the_plain_state_dict(converted_origi
     }
     torch.save(lightning, tmp_path / "last.ckpt")
     dst = convert_checkpoint(tmp_path / "last.ckpt", tmp_path / "repo", original_options=TINY_OPTIONS).destination
-    ours, expected = load_file(dst / "model.safetensors"), load_file(converted_originals["mosei_ea"] / "model.safetensors")
+    ours, expected = (
+        load_file(dst / "model.safetensors"),
+        load_file(converted_originals["mosei_ea"] / "model.safetensors"),
+    )
     assert ours.keys() == expected.keys()
     assert all(torch.equal(ours[key], expected[key]) for key in ours)
 
@@ -230,7 +237,10 @@ def test_pretraining_checkpoint_without_decoder_keeps_matching_only(tmp_path, re
 @requires_original
 def test_vqa_head_converts_to_a_multi_label_classifier(tmp_path, reference):
     plain = torch.load(original_checkpoint("mosei_ea"), weights_only=True)
-    renamed = {k.replace("classifier.", "vqa_classifier.", 1) if k.startswith("classifier.") else k: v for k, v in plain.items()}
+    renamed = {
+        k.replace("classifier.", "vqa_classifier.", 1) if k.startswith("classifier.") else k: v
+        for k, v in plain.items()
+    }
     torch.save(renamed, tmp_path / "vqa.ckpt")
     checkpoint = load_checkpoint(str(tmp_path / "vqa.ckpt"), original_options=TINY_OPTIONS)
     config = checkpoint.model.config
@@ -244,7 +254,11 @@ def test_vqa_head_converts_to_a_multi_label_classifier(tmp_path, reference):
 @requires_original
 def test_retrieval_training_head_is_dropped_with_a_warning(tmp_path, caplog):
     plain = torch.load(original_checkpoint("mae"), weights_only=True)
-    extra = {k.replace("matching_score.", "rank_output.", 1): v + 1 for k, v in plain.items() if k.startswith("matching_score.")}
+    extra = {
+        k.replace("matching_score.", "rank_output.", 1): v + 1
+        for k, v in plain.items()
+        if k.startswith("matching_score.")
+    }
     torch.save({**plain, **extra}, tmp_path / "msrvtt.ckpt")
     with caplog.at_level("WARNING", logger="tvlt.conversion"):
         checkpoint = load_checkpoint(str(tmp_path / "msrvtt.ckpt"), original_options=TINY_OPTIONS)
@@ -255,7 +269,9 @@ def test_retrieval_training_head_is_dropped_with_a_warning(tmp_path, caplog):
 
 @requires_original
 def test_original_options_set_table_lengths(tmp_path):
-    options = OriginalOptions(num_attention_heads=4, decoder_num_attention_heads=8, num_frames=4, spectrogram_length=1024)
+    options = OriginalOptions(
+        num_attention_heads=4, decoder_num_attention_heads=8, num_frames=4, spectrogram_length=1024
+    )
     checkpoint = load_checkpoint(str(original_checkpoint("mae")), original_options=options)
     config, weights = checkpoint.model.config, checkpoint.model.state_dict()
     assert (config.num_attention_heads, config.decoder_num_attention_heads) == (4, 8)
@@ -308,16 +324,31 @@ def test_pickled_code_is_never_run(tmp_path):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda sd: {"bert.weight": torch.zeros(2), "fc.bias": torch.zeros(2)}, r"not a TVLT checkpoint.*`bert.weight`"),
+        (
+            lambda sd: {"bert.weight": torch.zeros(2), "fc.bias": torch.zeros(2)},
+            r"not a TVLT checkpoint.*`bert.weight`",
+        ),
         (lambda sd: {**sd, "text_embeddings.word_embeddings.weight": torch.zeros(2)}, "text .*not support"),
         (lambda sd: {**sd, "extra_head.weight": torch.zeros(2)}, "Unexpected keys.*`extra_head.weight`"),
         (lambda sd: {k: v for k, v in sd.items() if k != "freq_embed"}, "encoder is incomplete: missing `freq_embed`"),
         (lambda sd: {k: v for k, v in sd.items() if k != "classifier.4.bias"}, "classifier head is incomplete"),
-        (lambda sd: {**sd, "classifier.4.weight": torch.zeros(3, 64), "classifier.4.bias": torch.zeros(3)}, "3 outputs"),
+        (
+            lambda sd: {**sd, "classifier.4.weight": torch.zeros(3, 64), "classifier.4.bias": torch.zeros(3)},
+            "3 outputs",
+        ),
         (lambda sd: {**sd, "blocks.5.norm1.weight": torch.zeros(32)}, r"not numbered 0..n-1"),
         (lambda sd: {**sd, "notes": "not a tensor"}, "not tensors"),
     ],
-    ids=["foreign", "text-variant", "unknown-key", "missing-encoder-key", "missing-head-key", "odd-head", "layers", "non-tensor"],
+    ids=[
+        "foreign",
+        "text-variant",
+        "unknown-key",
+        "missing-encoder-key",
+        "missing-head-key",
+        "odd-head",
+        "layers",
+        "non-tensor",
+    ],
 )
 def test_unsupported_original_checkpoints_are_refused_with_what_was_found(tmp_path, edit, message):
     state_dict = edit(torch.load(original_checkpoint("mosei_sa"), weights_only=True))
@@ -391,7 +422,9 @@ def flat_4402_preprocessor_config(image_size=32, num_frames=3, patch=8, frequenc
 
 
 @pytest.mark.parametrize("case", ["square", "oblong"])
-@pytest.mark.parametrize("architecture", ["TvltModel", "TvltForPreTraining", "TvltForAudioVisualClassification", "TvltModel_bin"])
+@pytest.mark.parametrize(
+    "architecture", ["TvltModel", "TvltForPreTraining", "TvltForAudioVisualClassification", "TvltModel_bin"]
+)
 def test_legacy_folder_converts_to_the_same_weights(tmp_path, architecture, case):
     src = FIXTURES / "model_4402" / case / architecture
     dst = convert_checkpoint(src, tmp_path / "repo").destination
@@ -420,7 +453,9 @@ def test_legacy_folder_converts_with_its_flat_preprocessor_config(tmp_path):
     assert processor.image_processor.num_frames == 3
     assert list(processor.feature_extractor.patch_size) == [8, 8]
     assert processor.feature_extractor.spectrogram_length == 64
-    assert processor.image_processor.preprocessing_mode == processor.feature_extractor.preprocessing_mode == "transformers"
+    assert (
+        processor.image_processor.preprocessing_mode == processor.feature_extractor.preprocessing_mode == "transformers"
+    )
 
 
 def test_legacy_folder_without_preprocessor_config_gets_one_sized_to_the_model(tmp_path):
@@ -574,7 +609,9 @@ def test_model_card_keeps_the_source_license_and_names_the_hub_repo(tmp_path):
 @requires_original
 def test_cli_converts_an_original_checkpoint(tmp_path, capsys):
     dst = tmp_path / "repo"
-    assert main(["convert", str(original_checkpoint("mosei_sa")), str(dst), *TINY_CLI_OPTIONS, "--num-frames", "4"]) == 0
+    assert (
+        main(["convert", str(original_checkpoint("mosei_sa")), str(dst), *TINY_CLI_OPTIONS, "--num-frames", "4"]) == 0
+    )
     captured = capsys.readouterr()
     assert captured.out.strip() == str(dst)
     assert "tvlt convert: " in captured.err  # progress lines
@@ -639,8 +676,21 @@ def test_cli_converts_a_hub_repo_id(tmp_path):
     env.update(HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf-home"))
     dst = tmp_path / "repo"
     result = subprocess.run(
-        [sys.executable, "-c", CLI_WITH_EXISTING_SUBCOMMANDS, "convert", "someone/tvlt-tiny", str(dst), "--revision", "v1"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            CLI_WITH_EXISTING_SUBCOMMANDS,
+            "convert",
+            "someone/tvlt-tiny",
+            str(dst),
+            "--revision",
+            "v1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     weights = load_file(dst / "model.safetensors")

@@ -1,5 +1,5 @@
-"""The installable package `tvlt`: its exports, its Auto registrations (legacy checkpoints load with no remote code), the
-`tvlt` command line, and a non-editable install built from the repository."""
+"""The installable package `tvlt`: its exports, its Auto registrations (legacy checkpoints load with no remote code),
+the `tvlt` command line, and a non-editable install built from the repository."""
 
 import importlib.util
 import json
@@ -98,7 +98,9 @@ def test_legacy_processor_config_loads_through_the_auto_classes_without_remote_c
 
 def test_a_repo_with_auto_map_loads_package_classes_when_tvlt_is_imported(tmp_path):
     # with the package imported, trust_remote_code is not needed (and not used) for TVLT repos
-    dst = tvlt.TvltForPreTraining(tvlt.TvltConfig(**json.loads((LEGACY / "TvltForPreTraining" / "config.json").read_text())))
+    dst = tvlt.TvltForPreTraining(
+        tvlt.TvltConfig(**json.loads((LEGACY / "TvltForPreTraining" / "config.json").read_text()))
+    )
     dst.save_pretrained(tmp_path)
     assert "auto_map" in json.loads((tmp_path / "config.json").read_text())
     assert type(AutoModelForPreTraining.from_pretrained(tmp_path)) is tvlt.TvltForPreTraining
@@ -125,7 +127,9 @@ HELP_SCRIPT = (
 
 @pytest.fixture(scope="module")
 def help_texts() -> dict[str, str]:
-    result = subprocess.run([sys.executable, "-c", HELP_SCRIPT], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", HELP_SCRIPT], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT.parent
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout)
 
@@ -137,8 +141,19 @@ def test_every_subcommand_has_help(help_texts, subcommand):
 
 
 def test_convert_help_lists_its_options(help_texts):
-    for option in ("SRC", "DST", "--push-to-hub", "--private", "--commit-message", "--force", "--revision",
-                   "--num-attention-heads", "--decoder-num-attention-heads", "--num-frames", "--spectrogram-length"):
+    for option in (
+        "SRC",
+        "DST",
+        "--push-to-hub",
+        "--private",
+        "--commit-message",
+        "--force",
+        "--revision",
+        "--num-attention-heads",
+        "--decoder-num-attention-heads",
+        "--num-frames",
+        "--spectrogram-length",
+    ):
         assert option in help_texts["convert"], option
 
 
@@ -147,10 +162,14 @@ def test_convert_help_lists_its_options(help_texts):
     reason=f"subcommand modules {sorted(set(SUBCOMMANDS) - set(EXISTING_SUBCOMMANDS))} are not written yet",
 )
 def test_tvlt_and_python_m_tvlt_show_help():
-    commands = {"console script": [str(Path(sys.executable).with_name("tvlt")), "--help"],
-                "python -m tvlt": [sys.executable, "-m", "tvlt", "--help"]}
+    commands = {
+        "console script": [str(Path(sys.executable).with_name("tvlt")), "--help"],
+        "python -m tvlt": [sys.executable, "-m", "tvlt", "--help"],
+    }
     running = {
-        entry: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT.parent)
+        entry: subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT.parent
+        )
         for entry, command in commands.items()
     }
     for entry, process in running.items():
@@ -170,11 +189,26 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copytree(
         REPO_ROOT,
         source,
-        ignore=shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "fixtures"),
+        ignore=shutil.ignore_patterns(
+            ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "fixtures"
+        ),
     )
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(root / "dist"), str(source)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(root / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     [built] = (root / "dist").glob("tvlt-*.whl")
@@ -186,7 +220,11 @@ def test_wheel_holds_the_flat_modules_as_package_tvlt(wheel):
     expected = {f"tvlt/{name}" for name in (*CODE_FILES, "__init__.py", "__main__.py", "cli.py")}
     expected |= {"tvlt/commands/__init__.py", "tvlt/commands/convert.py", "tvlt/conversion/__init__.py"}
     assert expected <= names
-    assert not [name for name in names if name.startswith(("tests/", "tvlt/tests/", "benchmarks/", "tvlt/benchmarks/", "scripts/"))]
+    assert not [
+        name
+        for name in names
+        if name.startswith(("tests/", "tvlt/tests/", "benchmarks/", "tvlt/benchmarks/", "scripts/"))
+    ]
     metadata = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "tvlt = tvlt.cli:main" in zipfile.ZipFile(wheel).read(metadata).decode()
     requirements = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
@@ -197,7 +235,9 @@ def test_installed_wheel_converts_and_copies_its_own_code_files(wheel, tmp_path)
     target = tmp_path / "site"
     result = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     # -I -S: no .pth files, so the editable install of the checkout is out of the way; the target comes first
@@ -211,9 +251,25 @@ def test_installed_wheel_converts_and_copies_its_own_code_files(wheel, tmp_path)
     dst = tmp_path / "repo"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", script, str(target), sysconfig.get_paths()["purelib"], str(LEGACY / "TvltModel"), str(dst)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            script,
+            str(target),
+            sysconfig.get_paths()["purelib"],
+            str(LEGACY / "TvltModel"),
+            str(dst),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     for name in CODE_FILES:
-        assert (dst / name).read_bytes() == (target / "tvlt" / name).read_bytes() == (REPO_ROOT / name).read_bytes(), name
+        assert (dst / name).read_bytes() == (target / "tvlt" / name).read_bytes() == (REPO_ROOT / name).read_bytes(), (
+            name
+        )

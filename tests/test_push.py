@@ -54,8 +54,14 @@ class FakeHub:
 
     def upload_folder(self, api, *, repo_id, folder_path, commit_message=None, repo_type=None, **kwargs):
         self.uploads.append(
-            dict(repo_id=repo_id, folder=Path(folder_path), files=snapshot(folder_path), commit_message=commit_message,
-                 repo_type=repo_type, extra=kwargs)
+            dict(
+                repo_id=repo_id,
+                folder=Path(folder_path),
+                files=snapshot(folder_path),
+                commit_message=commit_message,
+                repo_type=repo_type,
+                extra=kwargs,
+            )
         )
         return SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/abc123")
 
@@ -86,7 +92,11 @@ def install(monkeypatch, fake: FakeHub) -> None:
         for module in (huggingface_hub, transformers_hub):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, bound)
-        for module_name in ("transformers.modeling_utils", "transformers.configuration_utils", "transformers.processing_utils"):
+        for module_name in (
+            "transformers.modeling_utils",
+            "transformers.configuration_utils",
+            "transformers.processing_utils",
+        ):
             module = importlib.import_module(module_name)
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, bound)
@@ -97,7 +107,9 @@ def install(monkeypatch, fake: FakeHub) -> None:
 
 def test_convert_pushes_exactly_dst_to_the_named_private_repo(tmp_path, hub, capsys):
     dst = tmp_path / "repo"
-    code = main(["convert", str(SRC), str(dst), "--push-to-hub", "someone/tvlt-av", "--private", "--commit-message", "First"])
+    code = main(
+        ["convert", str(SRC), str(dst), "--push-to-hub", "someone/tvlt-av", "--private", "--commit-message", "First"]
+    )
     assert code == 0, capsys.readouterr().err
     assert hub.repos == [dict(repo_id="someone/tvlt-av", private=True, repo_type="model", exist_ok=True, extra={})]
     [upload] = hub.uploads

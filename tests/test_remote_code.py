@@ -184,8 +184,14 @@ def remote_code_job(tmp_path_factory):
         generator = torch.Generator().manual_seed(0)
         torch.save(
             {
-                "pixel_values": torch.randn(2, config.num_frames, 3, config.image_size, config.image_size, generator=generator),
-                "audio_values": torch.rand(2, 1, config.spectrogram_length, config.frequency_length, generator=generator) * 2 - 1,
+                "pixel_values": torch.randn(
+                    2, config.num_frames, 3, config.image_size, config.image_size, generator=generator
+                ),
+                "audio_values": torch.rand(
+                    2, 1, config.spectrogram_length, config.frequency_length, generator=generator
+                )
+                * 2
+                - 1,
             },
             root / f"{name}-inputs.pt",
         )
@@ -252,7 +258,9 @@ def remote_code_job(tmp_path_factory):
 @pytest.fixture(scope="module")
 def package_results(remote_code_job):
     _, job = remote_code_job
-    tensors, report = run_job({**job, "cases": [c for c in job["cases"] if c["name"] != "hub"]}, trust_remote_code=False)
+    tensors, report = run_job(
+        {**job, "cases": [c for c in job["cases"] if c["name"] != "hub"]}, trust_remote_code=False
+    )
     return tensors, report
 
 
@@ -269,7 +277,14 @@ def remote_results(remote_code_job, package_results):
         HF_HUB_OFFLINE="1",
     )
     result = subprocess.run(
-        [sys.executable, "-I", "-S", str(Path(__file__).with_name("remote_code_client.py")), sysconfig.get_paths()["purelib"], str(root / "job.json")],
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            str(Path(__file__).with_name("remote_code_client.py")),
+            sysconfig.get_paths()["purelib"],
+            str(root / "job.json"),
+        ],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -333,8 +348,12 @@ def test_remote_code_reproduces_the_original_outputs(remote_results):
     close(remote["original_mae/AutoModelForPreTraining/matching_logits"], reference["mae.matching_logits"])
     close(remote["original_mae/AutoModelForPreTraining/pixel_logits"], reference["mae.pixel_pred"])
     close(remote["original_mae/AutoModelForPreTraining/audio_logits"], reference["mae.audio_pred"])
-    assert torch.equal(remote["original_mae/AutoModelForPreTraining/pixel_label_masks"], reference["mae.pixel_label_mask"].float())
-    assert torch.equal(remote["original_mae/AutoModelForPreTraining/audio_label_masks"], reference["mae.audio_label_mask"].float())
+    assert torch.equal(
+        remote["original_mae/AutoModelForPreTraining/pixel_label_masks"], reference["mae.pixel_label_mask"].float()
+    )
+    assert torch.equal(
+        remote["original_mae/AutoModelForPreTraining/audio_label_masks"], reference["mae.audio_label_mask"].float()
+    )
     hidden = remote["original_mae/AutoModel/last_hidden_state"]
     video = 196
     original_order = torch.cat([hidden[:, :1], hidden[:, 1 + video :], hidden[:, 1 : 1 + video]], dim=1)
@@ -373,7 +392,11 @@ def test_repo_root_loads_as_remote_code_in_a_clean_process(tmp_path):
     env.update(HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1")
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-c", script, sysconfig.get_paths()["purelib"], str(REPO_ROOT)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.split() == ["TvltConfig", "768", "12", "TvltProcessor"]
