@@ -705,3 +705,111 @@ def test_a_hub_repo_id_that_cannot_be_found_is_reported(tmp_path, capsys):
     last_line = capsys.readouterr().err.strip().splitlines()[-1]
     assert last_line.startswith("tvlt convert: error: SRC someone/not-there-at-all: ")
     assert not (tmp_path / "repo").exists()
+
+
+# -- real size --------------------------------------------------------------------------------------------------------
+
+
+def _released_layout_state_dict(with_decoder: bool) -> dict:
+    """Zero tensors shaped like the released TVLT.ckpt (pre-training) or TVLT-MOSEI-EA.ckpt (classifier)."""
+    dim, decoder_dim = 768, 512
+
+    def block(prefix: str, width: int) -> dict:
+        return {
+            f"{prefix}.norm1.weight": torch.zeros(width),
+            f"{prefix}.norm1.bias": torch.zeros(width),
+            f"{prefix}.attn.qkv.weight": torch.zeros(3 * width, width),
+            f"{prefix}.attn.qkv.bias": torch.zeros(3 * width),
+            f"{prefix}.attn.proj.weight": torch.zeros(width, width),
+            f"{prefix}.attn.proj.bias": torch.zeros(width),
+            f"{prefix}.norm2.weight": torch.zeros(width),
+            f"{prefix}.norm2.bias": torch.zeros(width),
+            f"{prefix}.mlp.fc1.weight": torch.zeros(4 * width, width),
+            f"{prefix}.mlp.fc1.bias": torch.zeros(4 * width),
+            f"{prefix}.mlp.fc2.weight": torch.zeros(width, 4 * width),
+            f"{prefix}.mlp.fc2.bias": torch.zeros(width),
+        }
+
+    state = {
+        "type_embed_v": torch.zeros(1, 1, dim),
+        "temporal_embed": torch.zeros(1, 64, dim),
+        "pos_embed_v": torch.zeros(1, 196, dim),
+        "cls_token": torch.zeros(1, 1, dim),
+        "type_embed_a": torch.zeros(1, 1, dim),
+        "pos_embed_a": torch.zeros(1, 1020, dim),
+        "freq_embed": torch.zeros(1, 8, dim),
+        "patch_embed_v.proj.weight": torch.zeros(dim, 3, 16, 16),
+        "patch_embed_v.proj.bias": torch.zeros(dim),
+        "patch_embed_a.proj.weight": torch.zeros(dim, 1, 16, 16),
+        "patch_embed_a.proj.bias": torch.zeros(dim),
+        "norm.weight": torch.zeros(dim),
+        "norm.bias": torch.zeros(dim),
+    }
+    for layer in range(12):
+        state.update(block(f"blocks.{layer}", dim))
+    if with_decoder:
+        state.update(
+            {
+                "decoder_pos_embed_v": torch.zeros(1, 196, decoder_dim),
+                "decoder_temporal_embed": torch.zeros(1, 64, decoder_dim),
+                "decoder_type_embed_v": torch.zeros(1, 1, decoder_dim),
+                "mask_token_v": torch.zeros(1, 1, decoder_dim),
+                "decoder_type_embed_a": torch.zeros(1, 1, decoder_dim),
+                "decoder_pos_embed_a": torch.zeros(1, 1020, decoder_dim),
+                "decoder_freq_embed": torch.zeros(1, 8, decoder_dim),
+                "mask_token_a": torch.zeros(1, 1, decoder_dim),
+                "decoder_embed.weight": torch.zeros(decoder_dim, dim),
+                "decoder_embed.bias": torch.zeros(decoder_dim),
+                "decoder_norm.weight": torch.zeros(decoder_dim),
+                "decoder_norm.bias": torch.zeros(decoder_dim),
+                "matching_score.pooler.dense.weight": torch.zeros(dim, dim),
+                "matching_score.pooler.dense.bias": torch.zeros(dim),
+                "matching_score.fc.weight": torch.zeros(1, dim),
+                "matching_score.fc.bias": torch.zeros(1),
+                "mae_score_audio.decoder.weight": torch.zeros(256, decoder_dim),
+                "mae_score_audio.decoder.bias": torch.zeros(256),
+                "mae_score_video.decoder.weight": torch.zeros(768, decoder_dim),
+                "mae_score_video.decoder.bias": torch.zeros(768),
+            }
+        )
+        for layer in range(8):
+            state.update(block(f"decoder_blocks.{layer}", decoder_dim))
+    else:
+        state.update(
+            {
+                "classifier.0.dense.weight": torch.zeros(dim, dim),
+                "classifier.0.dense.bias": torch.zeros(dim),
+                "classifier.1.weight": torch.zeros(2 * dim, dim),
+                "classifier.1.bias": torch.zeros(2 * dim),
+                "classifier.2.weight": torch.zeros(2 * dim),
+                "classifier.2.bias": torch.zeros(2 * dim),
+                "classifier.4.weight": torch.zeros(6, 2 * dim),
+                "classifier.4.bias": torch.zeros(6),
+            }
+        )
+    return state
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_decoder", [True, False], ids=["TVLT.ckpt", "TVLT-MOSEI-EA.ckpt"])
+def test_released_checkpoint_layouts_convert_to_tvlt_base_with_the_default_options(tmp_path, with_decoder):
+    torch.save(_released_layout_state_dict(with_decoder), tmp_path / "released.ckpt")
+    dst = convert_checkpoint(tmp_path / "released.ckpt", tmp_path / "repo").destination
+    config = json.loads((dst / "config.json").read_text())
+    base = json.loads((REPO_ROOT / "config.json").read_text())  # the TVLT-base architecture
+    architecture_fields = [
+        "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size",
+        "image_patch_size", "audio_patch_size", "frequency_length", "spectrogram_length", "num_frames",
+        "layer_norm_eps", "qkv_bias", "hidden_act",
+    ]  # fmt: skip
+    if with_decoder:
+        architecture_fields += [
+            "decoder_hidden_size", "decoder_num_hidden_layers", "decoder_num_attention_heads",
+            "decoder_intermediate_size",
+        ]  # fmt: skip
+    assert {k: config[k] for k in architecture_fields} == {k: base[k] for k in architecture_fields}
+    processor = json.loads((dst / "processor_config.json").read_text())
+    assert processor["image_processor"]["preprocessing_mode"] == processor["feature_extractor"]["preprocessing_mode"]
+    assert processor["image_processor"]["preprocessing_mode"] == "original"
+    assert processor["image_processor"]["crop_size"] == {"height": 224, "width": 224}
+    assert processor["image_processor"]["num_frames"] == 8
