@@ -168,7 +168,8 @@ def _load_legacy(folder: Path, source: str) -> LoadedCheckpoint:
         raise ConversionError(f"SRC {source}: config.json is not a valid TVLT config: {error}") from error
     state_dict = _read_transformers_weights(folder, source)
     architecture = _legacy_architecture(config_dict, state_dict, source)
-    model = instantiate(architecture, config, state_dict, source)
+    # 4.40.2 ignored tensors its class had no place for; so does the conversion, saying which
+    model = instantiate(architecture, config, state_dict, source, drop_unexpected=True)
     processor = build_processor(config, original=False, source_folder=folder)
     return LoadedCheckpoint(
         model=model,
@@ -284,8 +285,13 @@ def _read_checkpoint_file(path: Path):
         ) from error
 
 
-def instantiate(architecture: str, config: TvltConfig, state_dict: dict, source: str) -> TvltPreTrainedModel:
-    """Build `architecture` holding exactly `state_dict`: every parameter loaded, nothing left over."""
+def instantiate(
+    architecture: str, config: TvltConfig, state_dict: dict, source: str, drop_unexpected: bool = False
+) -> TvltPreTrainedModel:
+    """
+    Build `architecture` with every parameter from `state_dict`. Tensors it has no place for are an error, or with
+    `drop_unexpected` (transformers' own loading behaviour) dropped with a warning.
+    """
     model_class = ARCHITECTURES[architecture]
     config.architectures = [architecture]
     try:
@@ -296,6 +302,12 @@ def instantiate(architecture: str, config: TvltConfig, state_dict: dict, source:
         raise ConversionError(f"SRC {source}: cannot build {architecture}: {error}") from error
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)
+    if unexpected and drop_unexpected and not missing:
+        logger.warning(
+            "%s has no place for %d tensors of SRC, dropped: %s", architecture, len(unexpected), _first_keys(unexpected)
+        )
+        state_dict = {key: value for key, value in state_dict.items() if key in expected}
+        unexpected = []
     if missing or unexpected:
         details = []
         if missing:

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 from conftest import FIXTURES, ORIGINAL_FIXTURES, REPO_ROOT, requires_path
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining
 from transformers import AutoModelForVideoClassification
 
@@ -496,6 +496,16 @@ def test_broken_legacy_folders_are_refused_with_what_was_found(tmp_path, make, m
 def _without(folder: Path, name: str) -> Path:
     (folder / name).unlink()
     return folder
+
+
+def test_legacy_tensors_without_a_place_are_dropped_with_a_warning(tmp_path, caplog):
+    src = legacy_folder(tmp_path)
+    weights = load_file(src / "model.safetensors")
+    save_file({**weights, "tvlt.pooler.dense.weight": torch.zeros(2, 2)}, src / "model.safetensors")
+    with caplog.at_level("WARNING", logger="tvlt.conversion"):
+        checkpoint = load_checkpoint(str(src))
+    assert "`tvlt.pooler.dense.weight`" in caplog.text
+    assert set(checkpoint.model.state_dict()) == set(weights)
 
 
 def test_original_options_are_refused_for_a_legacy_source(tmp_path):
