@@ -36,8 +36,9 @@ _HUB_KWARGS = frozenset(
         "_from_pipeline",
     }
 )
-# Options the Auto classes pass along that mean nothing to TVLT (it has a single, PIL-based image processor).
-_IGNORED_AUTO_KWARGS = frozenset({"use_fast", "backend", "config"})
+# Options the Auto classes and `pipeline()` pass along that mean nothing to TVLT (it has a single, PIL-based image
+# processor, and processors have no dtype or device placement).
+_IGNORED_AUTO_KWARGS = frozenset({"use_fast", "backend", "config", "dtype", "torch_dtype", "device_map"})
 
 
 def _parameters(function, exclude=()) -> frozenset[str]:

@@ -320,3 +320,14 @@ def test_howto100m_video_with_its_audio_track_to_model_inputs(processor):
     assert outputs["pixel_values"].shape == (1, 8, 3, 224, 224) and outputs["pixel_mask"].shape == (1, 8 * 196)
     # 58 s of decodable audio: cut at spectrogram_length (2048 frames)
     assert outputs["audio_values"].shape == (1, 1, 2048, 128) and outputs["audio_mask"].all()
+
+
+def test_options_pipeline_passes_are_ignored_silently(processor, tmp_path, caplog):
+    """`pipeline()` hands `dtype="auto"` (and the Auto classes `device_map`) to `AutoProcessor.from_pretrained`."""
+    processor.save_pretrained(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        TvltProcessor.from_pretrained(tmp_path, dtype="auto", torch_dtype="auto", device_map="cpu")
+    assert caplog.text == ""
+    with caplog.at_level(logging.WARNING):
+        TvltProcessor.from_pretrained(tmp_path, not_an_option=1)
+    assert "not_an_option" in caplog.text
