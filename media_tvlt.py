@@ -457,6 +457,10 @@ def _load_audio_with_soundfile(path: str, start, end, mono: bool):
     return (waveform.mean(axis=0) if mono else np.ascontiguousarray(waveform)), int(sampling_rate)
 
 
+# covers the decoder delay of AAC (2048 samples), MP3 (bit reservoir, a few frames) and Opus (80 ms) with margin
+_AUDIO_PREROLL_SECONDS = 0.5
+
+
 def _load_audio_with_pyav(path: str, start, end, mono: bool):
     av = _import_av()
     with _open_container(av, path) as container:
@@ -468,8 +472,11 @@ def _load_audio_with_pyav(path: str, start, end, mono: bool):
             raise MediaDecodingError(f"{path}: cannot determine the sampling rate of the audio track.")
         # Whatever the codec's sample format, get float32 planar (channels, samples); layout and rate are kept.
         resampler = av.AudioResampler(format="fltp")
-        if start is not None:
-            container.seek(int(start / stream.time_base), stream=stream, backward=True, any_frame=False)
+        # Lapped codecs (AAC, MP3, Opus) decode the first frame after a seek without its overlap, so wrong: seek a
+        # pre-roll earlier and cut to `start` below; near the beginning, decode from the start instead.
+        if start is not None and start > _AUDIO_PREROLL_SECONDS:
+            preroll_start = start - _AUDIO_PREROLL_SECONDS
+            container.seek(int(preroll_start / stream.time_base), stream=stream, backward=True, any_frame=False)
         first_sample = None if start is None else round(start * sampling_rate)
         stop_sample = None if end is None else round(end * sampling_rate)
         chunks, position = [], None
