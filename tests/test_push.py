@@ -1,7 +1,7 @@
 """Publishing on the Hub, with huggingface_hub's network calls intercepted (there is no Hub here): `tvlt convert
 --push-to-hub` uploads exactly DST, and `push_to_hub` of any TVLT object uploads a complete remote-code repo."""
 
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +12,6 @@ from conftest import FIXTURES, tiny_config
 from huggingface_hub import RepoUrl
 from huggingface_hub.errors import HfHubHTTPError
 
-import tvlt.cli
 from tvlt import TvltFeatureExtractor, TvltForAudioVisualClassification, TvltImageProcessor, TvltProcessor
 from tvlt.cli import main
 from tvlt.conversion import ConversionError, push_repo
@@ -26,13 +25,6 @@ def _http_response(status: int):
     # huggingface_hub 1.x is built on httpx, 2.x on httpx2
     http = importlib.import_module("httpx2" if huggingface_hub.__version__.startswith("2.") else "httpx")
     return http.Response(status, request=http.Request("POST", "https://huggingface.co/api/repos/create"))
-
-
-@pytest.fixture(autouse=True)
-def only_existing_subcommands(monkeypatch):
-    # `tvlt` imports every subcommand module to build its parser; the ones other work adds later may not exist yet
-    existing = [n for n in tvlt.cli.SUBCOMMANDS if importlib.util.find_spec(f"tvlt.commands.{n}")]
-    monkeypatch.setattr(tvlt.cli, "SUBCOMMANDS", existing)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
