@@ -124,8 +124,7 @@ def resample_audio(waveform: np.ndarray, orig_sampling_rate: int, target_samplin
 
     This is librosa's default resampler (`res_type="soxr_hq"`), called directly.
     """
-    import soxr
-
+    soxr = _import_optional("soxr", "Resampling audio")
     for name, rate in (("orig_sampling_rate", orig_sampling_rate), ("target_sampling_rate", target_sampling_rate)):
         if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
             raise ValueError(f"`{name}` must be a positive integer (Hz), got {rate!r}.")
@@ -336,6 +335,16 @@ def _validate_window(start, end) -> tuple[float | None, float | None]:
     return start, end
 
 
+def _import_optional(name: str, purpose: str):
+    """Import a dependency only the audio paths need. transformers refuses to load remote code whose imports are
+    not installed unless they sit in a `try` block, so a model-only user need not install them."""
+    try:
+        module = __import__(name)
+    except ImportError:
+        raise ImportError(f"{purpose} needs `{name}`: `pip install {name}` (a dependency of the tvlt package).") from None
+    return module
+
+
 def _import_av():
     try:
         import av
@@ -439,7 +448,7 @@ def _decode_frames_at(av, container, stream, timing: _StreamTiming, targets: np.
 
 def _load_audio_with_soundfile(path: str, start, end, mono: bool):
     """(waveform, sampling_rate), or (None, soundfile's error) when soundfile does not know the format."""
-    import soundfile
+    soundfile = _import_optional("soundfile", "Reading audio files")
 
     try:
         info = soundfile.info(path)

@@ -282,6 +282,21 @@ class TestLoadAudio:
         with pytest.raises(MediaDecodingError, match="corrupt.wav"):
             load_audio(corrupt)
 
+    @pytest.mark.parametrize("missing", ["soundfile", "soxr"])
+    def test_missing_audio_library_explains_how_to_install_it(self, tmp_path, monkeypatch, missing):
+        path = tmp_path / "tone.wav"
+        soundfile.write(path, stereo_tone(8000, 8000)[0], 8000)
+        real_import = builtins.__import__
+
+        def without(name, *args, **kwargs):
+            if name == missing:
+                raise ImportError(f"No module named '{missing}'")
+            return real_import(name, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "__import__", without)
+        with pytest.raises(ImportError, match=rf"needs `{missing}`: `pip install {missing}`"):
+            load_audio(path, sampling_rate=16000)
+
     def test_resample_audio_validates_rates(self):
         with pytest.raises(ValueError, match="orig_sampling_rate"):
             resample_audio(np.zeros(10, np.float32), 0, 16000)

@@ -74,6 +74,14 @@ def test_code_files_import_only_code_files_and_declared_dependencies(code_file):
     assert set(get_imports(REPO_ROOT / code_file)) - allowed == set()
 
 
+def test_remote_code_demands_no_more_than_transformers_torch_and_pillow():
+    """Loading any TVLT class remotely fetches (and import-checks) every code file, so an import outside a `try`
+    block anywhere would be demanded even from someone loading only the model: audio (soundfile, soxr) and video
+    (av) libraries must be imported where they are used, inside `try`."""
+    demanded = set().union(*(get_imports(REPO_ROOT / name) for name in CODE_FILES)) - set(sys.stdlib_module_names)
+    assert demanded <= {"torch", "transformers", "numpy", "PIL"}, demanded
+
+
 def test_pipeline_file_is_wired_once_it_exists():
     if (REPO_ROOT / PIPELINE_CODE_FILE).exists():
         assert PIPELINE_CODE_FILE in CODE_FILES and PIPELINE_CODE_FILE in ENTRY_CODE_FILES
