@@ -14,9 +14,11 @@ from transformers.models.auto.image_processing_auto import AutoImageProcessor
 from .configuration_tvlt import TvltConfig
 from .feature_extraction_tvlt import TvltFeatureExtractor
 from .image_processing_tvlt import TvltImageProcessor
+from .inputs_tvlt import TvltDataCollator
 from .modeling_tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel, TvltPreTrainedModel
 from .pipeline_tvlt import TvltAudioVisualClassificationPipeline
 from .processing_tvlt import TvltProcessor
+from .retrieval_tvlt import TvltAudioVisualMatcher
 
 
 __version__ = "0.1.0"
@@ -62,4 +64,7 @@ __all__ = [
     "TvltImageProcessor",
     "TvltFeatureExtractor",
     "TvltProcessor",
+    "TvltAudioVisualClassificationPipeline",
+    "TvltAudioVisualMatcher",
+    "TvltDataCollator",
 ]

@@ -38,6 +38,10 @@ PUBLIC_NAMES = [
     "TvltProcessor",
     "TvltImageProcessor",
     "TvltFeatureExtractor",
+    # the end-to-end tools, for `pipeline_class=`, retrieval and custom training loops
+    "TvltAudioVisualClassificationPipeline",
+    "TvltAudioVisualMatcher",
+    "TvltDataCollator",
 ]
 LEGACY = FIXTURES / "model_4402" / "square"
 
