@@ -12,7 +12,6 @@ Prints a markdown table. Numbers depend on the machine: rerun rather than quote.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -20,19 +19,10 @@ import time
 from pathlib import Path
 
 import torch
+from _machine import cpu_name  # benchmarks/ is on sys.path when the script runs
 
 
 WORKER = Path(__file__).with_name("_model_worker.py")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run_worker(python: str, weights: Path, out: Path, repeats: int, threads: int, attn: str | None) -> dict:

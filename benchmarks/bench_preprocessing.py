@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _machine import cpu_name  # benchmarks/ is on sys.path when the script runs
 
 
 CASES = {
@@ -83,16 +84,6 @@ def worker(case: str, repeats: int, output: str) -> None:
 
 
 # -- this process ---------------------------------------------------------------------------------------------------
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run_reference(python: str, case: str, repeats: int, output: Path, threads: int) -> dict:

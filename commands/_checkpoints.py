@@ -6,6 +6,7 @@ import os
 import re
 
 from . import CommandError
+from ._argtypes import seconds
 
 
 CLASSIFICATION = "classification"
@@ -17,16 +18,6 @@ _PRETRAINING_ARCHITECTURES = {"TvltForPreTraining"}
 _REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number of seconds, got {text!r}")
-    return value
-
-
 def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", metavar="VIDEO", help="a video file (mp4, mkv, webm, avi, mov, ...)")
     parser.add_argument(
@@ -36,11 +27,11 @@ def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
         "needed when the video has no sound",
     )
     parser.add_argument(
-        "--start", type=_seconds, metavar="S", help="start of the time window read from the files (default: 0)"
+        "--start", type=seconds, metavar="S", help="start of the time window read from the files (default: 0)"
     )
     parser.add_argument(
         "--end",
-        type=_seconds,
+        type=seconds,
         metavar="S",
         help="end of the time window (default: start + as much audio as the model takes, ~24 s for TVLT-base)",
     )

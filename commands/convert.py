@@ -7,6 +7,7 @@ import sys
 
 from ..conversion import OriginalOptions, convert_checkpoint
 from . import CommandError
+from ._argtypes import positive_int
 
 
 HELP = (
@@ -15,16 +16,6 @@ HELP = (
 )
 
 _ORIGINAL_OPTIONS = ("num_attention_heads", "decoder_num_attention_heads", "num_frames", "spectrogram_length")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,25 +40,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     original.add_argument(
         "--num-attention-heads",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"attention heads per encoder layer (default: {defaults.num_attention_heads})",
     )
     original.add_argument(
         "--decoder-num-attention-heads",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"attention heads per MAE decoder layer (default: {defaults.decoder_num_attention_heads})",
     )
     original.add_argument(
         "--num-frames",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"maximum number of video frames: length of the temporal position table (default: {defaults.num_frames})",
     )
     original.add_argument(
         "--spectrogram-length",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=(
             "maximum number of spectrogram frames: the audio position table keeps N / audio patch height entries "

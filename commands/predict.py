@@ -4,6 +4,7 @@ import argparse
 import json
 
 from . import CommandError
+from ._argtypes import positive_int
 from ._checkpoints import (
     CLASSIFICATION,
     add_clip_arguments,
@@ -22,21 +23,11 @@ HELP = (
 )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_clip_arguments(parser)
     add_model_arguments(parser)
     parser.add_argument(
-        "--top-k", type=_positive_int, default=5, metavar="K", help="how many labels to show, best first (default: 5)"
+        "--top-k", type=positive_int, default=5, metavar="K", help="how many labels to show, best first (default: 5)"
     )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 

@@ -4,6 +4,7 @@ import argparse
 import os
 
 from . import CommandError
+from ._argtypes import ratio, seed
 from ._checkpoints import (
     CLASSIFICATION,
     add_clip_arguments,
@@ -22,40 +23,20 @@ HELP = (
 )
 
 
-def _ratio(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**63), got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_clip_arguments(parser)
     add_model_arguments(parser)
     parser.add_argument("--out", required=True, metavar="PNG", help="the picture to write (a .png path)")
-    parser.add_argument("--seed", type=_seed, default=0, help="seed of the random masking (default: 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the random masking (default: 0)")
     parser.add_argument(
         "--pixel-mask-ratio",
-        type=_ratio,
+        type=ratio,
         metavar="R",
         help="fraction of video patches to hide (default: the checkpoint's, 0.75 for TVLT-base)",
     )
     parser.add_argument(
         "--audio-mask-ratio",
-        type=_ratio,
+        type=ratio,
         metavar="R",
         help="fraction of audio patches to hide (default: the checkpoint's, 0.15 for TVLT-base)",
     )

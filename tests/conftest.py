@@ -1,7 +1,9 @@
 """Shared test helpers: paths, tiny configs and tolerance checks. Tests run offline (no Hub)."""
 
 import os
+import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -50,7 +52,9 @@ def tiny_inputs(config, batch_size=2, num_frames=None, time=None, seed=0):
     time = time or config.spectrogram_length
     return {
         "pixel_values": torch.randn(batch_size, num_frames, config.num_image_channels, *config.frame_size, generator=g),
-        "audio_values": torch.rand(batch_size, config.num_audio_channels, time, config.frequency_length, generator=g) * 2 - 1,
+        "audio_values": torch.rand(batch_size, config.num_audio_channels, time, config.frequency_length, generator=g)
+        * 2
+        - 1,
     }
 
 
@@ -68,3 +72,32 @@ def assert_close_rel(actual, expected, tol=1e-5, what="tensor"):
 
 def requires_path(path: Path, what: str):
     return pytest.mark.skipif(not path.exists(), reason=f"{what} not found at {path}")
+
+
+def run_without_package(client: str, job_file: Path, root: Path, **env_overrides) -> None:
+    """Run `tests/<client>` (called as `client.py SITE_PACKAGES JOB_FILE`) where `tvlt` cannot be imported: another
+    working directory, `python -I -S` (no script dir, no site, no PYTHON* variables), the interpreter's
+    site-packages appended by the client itself, a fresh transformers modules cache, offline. The client checks
+    that `import tvlt` fails before it runs the job."""
+    workdir = root / "elsewhere"
+    workdir.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "PYTHON"))}
+    env.update(
+        HF_MODULES_CACHE=str(root / "modules-cache"), HF_HOME=str(root / "hf-home"), HF_HUB_OFFLINE="1", **env_overrides
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            str(Path(__file__).with_name(client)),
+            sysconfig.get_paths()["purelib"],
+            str(job_file),
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-6000:]

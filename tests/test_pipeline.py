@@ -6,9 +6,6 @@ remote-code proof runs the pipeline in a clean interpreter where `tvlt` cannot b
 
 import json
 import os
-import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +13,7 @@ import PIL.Image
 import pytest
 import torch
 from _av_toys import TINY_PROCESSOR, moving_square_frames, save_tiny_checkpoint, tone, write_clip
-from conftest import SAMPLES, requires_path
+from conftest import SAMPLES, requires_path, run_without_package
 from transformers import pipeline
 
 from tvlt import TvltAudioVisualClassificationPipeline, TvltForAudioVisualClassification
@@ -316,33 +313,10 @@ def test_pipeline_save_pretrained_writes_a_repo_that_loads_again(classifier, med
 
 
 def run_isolated(job: dict, root: Path) -> dict:
-    """Run `pipeline_client.py` where `tvlt` cannot be imported (other cwd, `-I -S`, fresh module cache, offline)."""
+    """Run `pipeline_client.py` where `tvlt` cannot be imported (see `conftest.run_without_package`)."""
     job = {**job, "output": str(root / "output.json")}
     (root / "job.json").write_text(json.dumps(job))
-    workdir = root / "elsewhere"
-    workdir.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "PYTHON"))}
-    env.update(
-        HF_MODULES_CACHE=str(root / "modules-cache"),
-        HF_HOME=str(root / "hf-home"),
-        HF_HUB_OFFLINE="1",
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            "-S",
-            str(Path(__file__).with_name("pipeline_client.py")),
-            sysconfig.get_paths()["purelib"],
-            str(root / "job.json"),
-        ],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-6000:]
+    run_without_package("pipeline_client.py", root / "job.json", root)
     return json.loads(Path(job["output"]).read_text())
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES, ORIGINAL_FIXTURES, REPO_ROOT, tiny_config
+from conftest import FIXTURES, ORIGINAL_FIXTURES, REPO_ROOT, run_without_package, tiny_config
 from transformers import AutoConfig
 from transformers.dynamic_module_utils import get_imports, get_relative_imports
 
@@ -275,31 +275,7 @@ def package_results(remote_code_job):
 @pytest.fixture(scope="module")
 def remote_results(remote_code_job, package_results):
     root, job = remote_code_job
-    workdir = root / "elsewhere"
-    workdir.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "PYTHON"))}
-    env.update(
-        HF_MODULES_CACHE=str(root / "modules-cache"),
-        HF_HOME=str(root / "hf-home"),
-        HF_HUB_CACHE=str(root / "hub-cache"),
-        HF_HUB_OFFLINE="1",
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            "-S",
-            str(Path(__file__).with_name("remote_code_client.py")),
-            sysconfig.get_paths()["purelib"],
-            str(root / "job.json"),
-        ],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-6000:]
+    run_without_package("remote_code_client.py", root / "job.json", root, HF_HUB_CACHE=str(root / "hub-cache"))
     return torch.load(job["output"], weights_only=True), json.loads(Path(job["report"]).read_text())
 
 

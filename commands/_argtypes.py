@@ -1,0 +1,41 @@
+"""argparse `type=` functions shared by the subcommands: a bad value becomes argparse's usage error (exit 2)."""
+
+import argparse
+
+
+def _number(text: str, kind, expected: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _number(text, int, "a positive integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    value = _number(text, float, "a number of seconds")
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a non-negative number of seconds, got {text!r}")
+    return value
+
+
+def ratio(text: str) -> float:
+    value = _number(text, float, "a number between 0 and 1")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def seed(text: str) -> int:
+    value = _number(text, int, "an integer")
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**63), got {text!r}")
+    return value
+
+
+__all__ = ["positive_int", "ratio", "seconds", "seed"]
