@@ -121,6 +121,24 @@ def checkpoint_kind(config) -> str:
 
 
 @contextlib.contextmanager
+def clip_and_model_errors(args: argparse.Namespace):
+    """Turn the expected failures of reading the clip and loading the checkpoint into one-line command errors."""
+    from ..inputs_tvlt import MissingAudioError
+
+    try:
+        yield
+    except MissingAudioError:
+        raise CommandError(f"{args.video} has no audio track; give the audio with --audio FILE.") from None
+    except ImportError as error:  # PyAV missing: its message says how to install it
+        raise CommandError(str(error)) from None
+    except OSError as error:
+        if isinstance(error, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+            raise
+        text = str(error).strip()
+        raise CommandError(f"--model {args.model}: {text.splitlines()[0] if text else type(error).__name__}") from None
+
+
+@contextlib.contextmanager
 def quiet_transformers():
     """Keep the command's output readable: no progress bars, only transformers' and the Hub client's errors (TVLT's
     own warnings stay). Restores the previous settings on exit."""

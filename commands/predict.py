@@ -12,6 +12,7 @@ from ._checkpoints import (
     check_clip_arguments,
     check_device,
     checkpoint_kind,
+    clip_and_model_errors,
     load_tvlt_config,
     quiet_transformers,
 )
@@ -42,17 +43,8 @@ def _run(args: argparse.Namespace) -> int:
     check_device(args.device)
     config = load_tvlt_config(args.model, args.revision)
     kind = checkpoint_kind(config)
-    try:
-        if kind == CLASSIFICATION:
-            result = _classify(args, clip, config)
-        else:
-            result = _match(args, clip, config)
-    except ImportError as error:  # PyAV missing: its message says how to install it
-        raise CommandError(str(error)) from None
-    except OSError as error:
-        if isinstance(error, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
-            raise
-        raise CommandError(f"--model {args.model}: {_first_line(error)}") from None
+    with clip_and_model_errors(args):
+        result = _classify(args, clip, config) if kind == CLASSIFICATION else _match(args, clip, config)
     note = getattr(config, "tvlt_demo_note", None)  # set by examples/make_demo_checkpoint.py
     if note:
         result["note"] = note
@@ -63,7 +55,6 @@ def _run(args: argparse.Namespace) -> int:
 def _classify(args, clip: dict, config) -> dict:
     from transformers import pipeline
 
-    from ..inputs_tvlt import MissingAudioError
     from ..pipeline_tvlt import TASK, TvltAudioVisualClassificationPipeline, head_problem_type
     from ..processing_tvlt import TvltProcessor
 
@@ -77,10 +68,7 @@ def _classify(args, clip: dict, config) -> dict:
         revision=args.revision,
         device=args.device,
     )
-    try:
-        predictions = classifier(clip, top_k=args.top_k)
-    except MissingAudioError:
-        raise CommandError(f"{args.video} has no audio track; give the audio with --audio FILE.") from None
+    predictions = classifier(clip, top_k=args.top_k)
     return {
         "video": args.video,
         "audio": args.audio,
@@ -92,7 +80,6 @@ def _classify(args, clip: dict, config) -> dict:
 
 
 def _match(args, clip: dict, config) -> dict:
-    from ..inputs_tvlt import MissingAudioError
     from ..retrieval_tvlt import TvltAudioVisualMatcher
 
     if not config.task_matching:
@@ -101,10 +88,7 @@ def _match(args, clip: dict, config) -> dict:
             "and without a classifier: nothing to predict."
         )
     matcher = TvltAudioVisualMatcher.from_pretrained(args.model, revision=args.revision, device=args.device)
-    try:
-        score = matcher.score(clip)
-    except MissingAudioError:
-        raise CommandError(f"{args.video} has no audio track; give the audio with --audio FILE.") from None
+    score = matcher.score(clip)
     return {
         "video": args.video,
         "audio": args.audio,
@@ -134,11 +118,6 @@ def _readable(result: dict) -> str:
     lines.append(f"{kind}:")
     lines += [f"  {str(prediction['label']):<{width}}  {prediction['score']:.4f}" for prediction in predictions]
     return "\n".join(lines)
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 __all__ = ["HELP", "add_arguments", "run"]

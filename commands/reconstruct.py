@@ -12,6 +12,7 @@ from ._checkpoints import (
     check_clip_arguments,
     check_device,
     checkpoint_kind,
+    clip_and_model_errors,
     load_tvlt_config,
     quiet_transformers,
 )
@@ -63,26 +64,18 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
 
-    from ..inputs_tvlt import AudioVisualClip, MissingAudioError, TvltClipPreparer
+    from ..inputs_tvlt import AudioVisualClip, TvltClipPreparer
     from ..modeling_tvlt import TvltForPreTraining
     from ..processing_tvlt import TvltProcessor
     from ._mae_picture import reconstruct, render
 
-    try:
+    with clip_and_model_errors(args):
         processor = TvltProcessor.from_pretrained(args.model, revision=args.revision)
         model = TvltForPreTraining.from_pretrained(args.model, config=config, revision=args.revision).eval()
         if args.device:
             model = model.to(args.device)
         preparer = TvltClipPreparer(processor, config)
         inputs = preparer(AudioVisualClip.from_input(clip))
-    except MissingAudioError:
-        raise CommandError(f"{args.video} has no audio track; give the audio with --audio FILE.") from None
-    except ImportError as error:  # PyAV missing: its message says how to install it
-        raise CommandError(str(error)) from None
-    except OSError as error:
-        if isinstance(error, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
-            raise
-        raise CommandError(f"--model {args.model}: {str(error).strip().splitlines()[0]}") from None
 
     reconstruction = reconstruct(
         model, processor.image_processor, inputs, seed=args.seed, audio_padding_value=preparer.audio_padding_value
