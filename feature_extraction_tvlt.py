@@ -16,7 +16,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import TensorType, logging
 
-from .media_tvlt import load_audio, resample_audio
+from .media_tvlt import is_path, load_audio, resample_audio
 from .remote_code_tvlt import set_processor_remote_code_entries
 
 
@@ -253,7 +253,7 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         clips = _split_clips(raw_speech)
         if sampling_rate is not None:
             _check_positive_int("sampling_rate", sampling_rate)
-        elif any(not _is_path(clip) for clip in clips):
+        elif any(not is_path(clip) for clip in clips):
             logger.warning(
                 "It is strongly recommended to pass the `sampling_rate` argument to this function. "
                 "Failing to do so can result in silent errors that might be hard to debug."
@@ -261,7 +261,7 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
 
         waveforms = []
         for index, clip in enumerate(clips):
-            if _is_path(clip):
+            if is_path(clip):
                 waveform, clip_rate = load_audio(clip)
                 name = os.fspath(clip)
             else:
@@ -437,13 +437,9 @@ def _num_threads() -> int:
     return max(1, torch.get_num_threads())
 
 
-def _is_path(clip) -> bool:
-    return isinstance(clip, (str, os.PathLike))
-
-
 def _split_clips(raw_speech) -> list:
     """The clips of a single-clip or batched input, following 4.40.2's batching rules."""
-    if _is_path(raw_speech):
+    if is_path(raw_speech):
         return [raw_speech]
     if _is_tensor(raw_speech):
         raw_speech = raw_speech.detach().cpu().numpy()

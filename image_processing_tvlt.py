@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from transformers.image_utils import IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_S
 from transformers.processing_utils import ImagesKwargs
 from transformers.utils import TensorType, logging
 
-from .media_tvlt import read_video, sample_frame_indices
+from .media_tvlt import is_path, read_video, sample_frame_indices
 from .remote_code_tvlt import set_processor_remote_code_entries
 
 
@@ -278,7 +277,7 @@ class TvltImageProcessor(BaseImageProcessor):
     @staticmethod
     def _load_video(video, settings: _Settings) -> list | np.ndarray:
         """Frames of one video: decoded (only the sampled ones) when it is a file, else the frames as given."""
-        if _is_path(video):
+        if is_path(video):
             return read_video(
                 video, settings.num_frames, allow_repeats=settings.preprocessing_mode == "original"
             ).frames
@@ -377,10 +376,6 @@ def _is_tensor(value) -> bool:
     return type(value).__module__.startswith("torch") and hasattr(value, "detach")
 
 
-def _is_path(value) -> bool:
-    return isinstance(value, (str, os.PathLike))
-
-
 def _ndim(value) -> int:
     """Number of dimensions of an image-like value, a PIL image counting as one 3-D frame."""
     return 3 if isinstance(value, PIL.Image.Image) else value.ndim
@@ -388,7 +383,7 @@ def _ndim(value) -> int:
 
 def _make_batched(videos) -> list:
     """A list of videos, each a file path, a list of frames or a 4-D array (transformers 4.40.2's batching rules)."""
-    if _is_path(videos):
+    if is_path(videos):
         return [videos]
     if _is_frame_like(videos):
         ndim = _ndim(videos)
@@ -409,7 +404,7 @@ def _make_batched(videos) -> list:
             return list(videos)
         if all(_is_frame_like(frame) and _ndim(frame) == 3 for frame in videos):
             return [list(videos)]  # the frames of one video
-        if all(_is_path(video) or (_is_frame_like(video) and _ndim(video) == 4) for video in videos):
+        if all(is_path(video) or (_is_frame_like(video) and _ndim(video) == 4) for video in videos):
             return list(videos)
     raise ValueError(
         "`videos` must be an image, a video (4-D array, list of frames, or file path), or a batch of those (5-D "

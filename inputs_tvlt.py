@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from transformers.utils import logging
 
-from .media_tvlt import MediaDecodingError, load_audio, read_video
+from .media_tvlt import MediaDecodingError, is_path, load_audio, read_video
 
 
 logger = logging.get_logger(__name__)
@@ -111,17 +111,17 @@ class AudioVisualClip:
     def validate(self, argument: str = "inputs") -> None:
         """Check types and the window; file paths must name existing files (raises `FileNotFoundError` etc.)."""
         check_window(self.start, self.end, argument)
-        if _is_path(self.video):
+        if is_path(self.video):
             check_video_file(self.video)
         else:
             _check_frames(self.video, argument)
         if self.audio is None:
-            if not _is_path(self.video):
+            if not is_path(self.video):
                 raise MissingAudioError(
                     f"`{argument}`: a clip given as frames needs its audio: add 'audio' (a file path, or a waveform "
                     "with 'sampling_rate')."
                 )
-        elif _is_path(self.audio):
+        elif is_path(self.audio):
             check_audio_file(self.audio)
         else:
             check_sampling_rate(self.sampling_rate, f"{argument}: 'sampling_rate' of the waveform")
@@ -235,7 +235,7 @@ class TvltClipPreparer:
         """
         start, end = self.window(clip.start, clip.end)
         audio_end = min(end, start + self.max_audio_seconds)
-        if _is_path(clip.video):
+        if is_path(clip.video):
             decoded = read_video(clip.video, self.num_frames, allow_repeats=self.original_mode, start=start, end=end)
             frames = decoded.frames
             _warn_if_cut(clip.video, decoded.total_num_frames / decoded.fps if decoded.fps else None, end, clip.end)
@@ -259,7 +259,7 @@ class TvltClipPreparer:
 
     def video_inputs(self, video, start: float | None = None, end: float | None = None) -> dict[str, torch.Tensor]:
         """`pixel_values` `(1, T, 3, H, W)` and `pixel_mask` of a video file (its window) or of frames."""
-        if _is_path(video):
+        if is_path(video):
             check_video_file(video)
             start, end = self.window(start, end)
             frames = read_video(video, self.num_frames, allow_repeats=self.original_mode, start=start, end=end).frames
@@ -274,7 +274,7 @@ class TvltClipPreparer:
         """`audio_values` `(1, 1, time, frequency)` and `audio_mask` of an audio/video file or a waveform (its
         window)."""
         start, end = self.window(start, end)
-        if _is_path(audio):
+        if is_path(audio):
             check_audio_file(audio)
         else:
             check_sampling_rate(sampling_rate)
@@ -286,14 +286,9 @@ class TvltClipPreparer:
     # -- steps --------------------------------------------------------------------------------------------------------
 
     def _read_audio(self, audio, sampling_rate, start: float, end: float) -> tuple[np.ndarray, int]:
-        if _is_path(audio):
-            # Decoded from the beginning and cut here: after a seek, codecs with overlapping frames (AAC) give other
-            # samples than a decode from the start, so a window would not match the same audio read whole.
-            waveform, sampling_rate = load_audio(audio, end=end)
-            waveform = waveform[round(start * sampling_rate) :]
-            if waveform.size == 0:
-                raise ValueError(f"{audio}: no audio samples in the time window [{_s(start)}, {_s(end)}) s.")
-            return waveform, sampling_rate
+        if is_path(audio):
+            # load_audio seeks a pre-roll before `start`, so the window equals the same samples of a whole decode
+            return load_audio(audio, start=start, end=end)
         if isinstance(audio, torch.Tensor):
             audio = audio.detach().cpu().numpy()
         waveform = np.asarray(audio)
@@ -390,10 +385,6 @@ class TvltDataCollator:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------------
-
-
-def _is_path(value) -> bool:
-    return isinstance(value, (str, os.PathLike))
 
 
 def _has_audio_track(path: str) -> bool:

@@ -94,6 +94,11 @@ class DecodedVideo:
         )
 
 
+def is_path(value) -> bool:
+    """Whether an input names a file (decoded here) rather than holding frames or samples."""
+    return isinstance(value, (str, os.PathLike))
+
+
 def sample_frame_indices(total_num_frames: int, num_frames: int | None, allow_repeats: bool = False) -> np.ndarray:
     """Indices of the frames TVLT samples from a video of `total_num_frames` frames.
 
@@ -524,6 +529,7 @@ def _load_audio_with_pyav(path: str, start, end, mono: bool):
 __all__ = [
     "DecodedVideo",
     "MediaDecodingError",
+    "is_path",
     "load_audio",
     "read_video",
     "resample_audio",
