@@ -2,6 +2,8 @@
 # Licensed under the Apache License, Version 2.0.
 """TVLT model configuration."""
 
+from typing import TYPE_CHECKING
+
 from transformers import PretrainedConfig
 
 from .remote_code_tvlt import set_model_remote_code_entries
@@ -275,16 +277,15 @@ class TvltConfig(PretrainedConfig):
 TvltConfig.register_for_auto_class("AutoConfig")
 
 
-def _name_every_code_file():
-    """Never called: these lines make transformers fetch and save every TVLT code file with this one."""
+# Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
+if TYPE_CHECKING:
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
-    from .inputs_tvlt import TvltDataCollator  # noqa: F401
-    from .media_tvlt import load_audio  # noqa: F401
-    from .modeling_tvlt import TvltModel  # noqa: F401
+    from .inputs_tvlt import TvltClipPreparer  # noqa: F401
+    from .media_tvlt import DecodedVideo  # noqa: F401
+    from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
     from .processing_tvlt import TvltProcessor  # noqa: F401
-    from .remote_code_tvlt import CODE_FILES  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import PIL.Image
@@ -705,21 +705,14 @@ def _all_black_patch_mask(pixel_values: np.ndarray, patch_size: list[int]) -> np
 TvltImageProcessor.register_for_auto_class("AutoImageProcessor")
 
 
-def _name_every_code_file():  # never called
-    """Names every TVLT code file, so that transformers fetches and saves them all with this one.
-
-    For a local remote-code folder, transformers before 5.13 copies only the files that the loaded module itself
-    imports (it reads the `from .x import` lines as text), and `save_pretrained` copies the same set (see
-    remote_code_tvlt.py).
-    """
+# Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
+if TYPE_CHECKING:
     from .configuration_tvlt import TvltConfig  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
-    from .inputs_tvlt import TvltDataCollator  # noqa: F401
-    from .media_tvlt import load_audio  # noqa: F401
-    from .modeling_tvlt import TvltModel  # noqa: F401
+    from .inputs_tvlt import TvltClipPreparer  # noqa: F401
+    from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
     from .processing_tvlt import TvltProcessor  # noqa: F401
-    from .remote_code_tvlt import CODE_FILES  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 

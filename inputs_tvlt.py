@@ -512,19 +512,6 @@ def _same(a, b) -> bool:
         return False
 
 
-def _name_every_code_file():
-    """Never called: these lines make transformers fetch and save every TVLT code file with this one."""
-    from .configuration_tvlt import TvltConfig  # noqa: F401
-    from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
-    from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
-    from .media_tvlt import load_audio  # noqa: F401
-    from .modeling_tvlt import TvltModel  # noqa: F401
-    from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
-    from .processing_tvlt import TvltProcessor  # noqa: F401
-    from .remote_code_tvlt import CODE_FILES  # noqa: F401
-    from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
-
-
 __all__ = [
     "AudioVisualClip",
     "MissingAudioError",

@@ -13,6 +13,7 @@ patches per time step.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -1267,13 +1268,12 @@ TvltForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 TvltForAudioVisualClassification.register_for_auto_class("AutoModelForVideoClassification")
 
 
-def _name_every_code_file():
-    """Never called: these lines make transformers fetch and save every TVLT code file with this one."""
-    from .configuration_tvlt import TvltConfig  # noqa: F401
+# Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
+if TYPE_CHECKING:
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
-    from .inputs_tvlt import TvltDataCollator  # noqa: F401
-    from .media_tvlt import load_audio  # noqa: F401
+    from .inputs_tvlt import TvltClipPreparer  # noqa: F401
+    from .media_tvlt import DecodedVideo  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
     from .processing_tvlt import TvltProcessor  # noqa: F401
     from .remote_code_tvlt import CODE_FILES  # noqa: F401

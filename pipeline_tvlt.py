@@ -10,6 +10,8 @@ registered with `PIPELINE_REGISTRY` (for checkpoints whose config.json has no `c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch.utils.data import DataLoader
 from transformers import Pipeline
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
@@ -221,15 +223,13 @@ def _check_has_classifier(model) -> None:
         )
 
 
-def _name_every_code_file():
-    """Never called: these lines make transformers fetch and save every TVLT code file with this one."""
+# Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
+if TYPE_CHECKING:
     from .configuration_tvlt import TvltConfig  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
-    from .inputs_tvlt import TvltDataCollator  # noqa: F401
-    from .media_tvlt import load_audio  # noqa: F401
-    from .modeling_tvlt import TvltModel  # noqa: F401
-    from .processing_tvlt import TvltProcessor  # noqa: F401
+    from .media_tvlt import DecodedVideo  # noqa: F401
+    from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
     from .remote_code_tvlt import CODE_FILES  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 

@@ -4,12 +4,20 @@
 
 Hub code file: it imports only the standard library, so every TVLT code file can import it.
 
-transformers loads a `trust_remote_code` class by copying its module file together with the files named in that
-module's `from .x import` lines (read as text, also inside functions), and `save_pretrained` of a custom class copies
-the same files. Before transformers 5.13 a local folder only got the lines of the loaded file itself, not those of
-the files it names, so each TVLT module that an Auto class or the pipeline loads names every other code file directly,
-in a `_name_every_code_file` function at its bottom that is never called. Whichever TVLT class is loaded, all code
-files are then fetched, and saving any of them copies all of them. `tests/test_remote_code.py` checks both.
+The code files import one another leaves-up, without a cycle (a test checks): media_tvlt and remote_code_tvlt at the
+bottom, then configuration_tvlt, then modeling_tvlt, the processors and inputs_tvlt, with pipeline_tvlt and
+retrieval_tvlt on top. Each file's own imports say which code files it needs.
+
+Fetch lists. `trust_remote_code` loads a class's module together with the code files named in its `from .x import`
+lines, read as text (so lines under `if TYPE_CHECKING:` count too). From the Hub it follows the named files' own
+lines as well; from a local folder only since transformers 5.10 (5.0-5.9 copy just the files the loaded module
+names itself). `save_pretrained` of a remote-code class copies its module and, recursively, the files named there.
+A saved TVLT config names every TVLT Auto class (below), so whichever class is loaded, all of `CODE_FILES` must come
+with it: each file of `ENTRY_CODE_FILES` ends with a fetch list, an `if TYPE_CHECKING:` block (never run) that names
+the code files it does not import itself. `python scripts/fetch_lists.py` writes these blocks from the two tuples
+below; `tests/test_remote_code.py` fails while one is stale and proves the fetching on a local folder and a Hub
+cache. Adding a code file: one line in `CODE_FILES` (and in `ENTRY_CODE_FILES` when users load a class of it by
+name), then run the script. The other code files name only what they import.
 
 A class carries one `_auto_class`, so transformers writes only that class's entry into `auto_map`; the save hooks
 (`TvltConfig.save_pretrained`, `TvltProcessor.save_pretrained`) call `set_model_remote_code_entries` or
@@ -36,8 +44,8 @@ CODE_FILES = (
     "remote_code_tvlt.py",
 )
 
-# The files whose classes an Auto class, `pipeline()` or `get_class_from_dynamic_module` loads: each names all of
-# CODE_FILES (see the docstring)
+# The files whose classes an Auto class, `pipeline()` or `get_class_from_dynamic_module` loads: each ends with a fetch
+# list naming the rest of CODE_FILES (see the docstring)
 ENTRY_CODE_FILES = (
     "configuration_tvlt.py",
     "modeling_tvlt.py",

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -206,13 +207,12 @@ def _ranked(scores: torch.Tensor, top_k: int | None) -> list[dict]:
     return [{"index": index, "score": scores[index].item()} for index in order[:top_k]]
 
 
-def _name_every_code_file():
-    """Never called: these lines make transformers fetch and save every TVLT code file with this one."""
+# Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
+if TYPE_CHECKING:
     from .configuration_tvlt import TvltConfig  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
-    from .inputs_tvlt import TvltDataCollator  # noqa: F401
-    from .media_tvlt import load_audio  # noqa: F401
+    from .media_tvlt import DecodedVideo  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
     from .remote_code_tvlt import CODE_FILES  # noqa: F401
 

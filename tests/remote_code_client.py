@@ -7,9 +7,11 @@ outputs), and as a script in a clean interpreter where `tvlt` cannot be imported
     python -I -S remote_code_client.py SITE_PACKAGES JOB_JSON
 
 (`-I -S`: no PYTHONPATH, no user site, no .pth files, hence no editable install; SITE_PACKAGES gives transformers and
-torch back.) Only the standard library, torch, numpy and transformers are imported here.
+torch back.) Only the standard library, torch, numpy and transformers are imported here. The job's `fetch` cases
+(remote code only) load one TVLT class each, alone, and save it: see `fetch_and_save`.
 """
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -91,6 +93,36 @@ def run_job(job: dict, trust_remote_code: bool) -> tuple[dict, dict]:
     return tensors, report
 
 
+def fetch_and_save(case: dict) -> dict:
+    """Load one TVLT class as users do (`loader`: an Auto class, "pipeline" or "matcher") from a repo no class was
+    loaded from before in this process, save it to `save_to`, and report the code files next to the loaded class and
+    the files saved."""
+    import transformers
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    loader, repo, folder = case["loader"], case["repo"], Path(case["save_to"])
+    if loader == "pipeline":
+        loaded = transformers.pipeline(case["task"], model=repo, trust_remote_code=True, device="cpu")
+        loaded.save_pretrained(folder)
+    elif loader == "matcher":
+        matcher_class = get_class_from_dynamic_module("retrieval_tvlt.TvltAudioVisualMatcher", repo)
+        loaded = matcher_class.from_pretrained(repo)
+        loaded.model.save_pretrained(folder)
+        loaded.processor.save_pretrained(folder)
+    else:
+        # transformers 5.8-5.13 export a placeholder that needs torchvision as AutoImageProcessor; the class does not
+        image_auto = importlib.import_module("transformers.models.auto.image_processing_auto")
+        auto_class = getattr(image_auto if loader == "AutoImageProcessor" else transformers, loader)
+        loaded = auto_class.from_pretrained(repo, trust_remote_code=True)
+        loaded.save_pretrained(folder)
+    cls = type(loaded)
+    return {
+        "class": f"{cls.__module__}.{cls.__name__}",
+        "fetched": _code_files_next_to(cls),
+        "saved": sorted(path.name for path in folder.iterdir()),
+    }
+
+
 def main(site_packages: str, job_file: str) -> int:
     sys.path.append(site_packages)
     try:
@@ -104,6 +136,12 @@ def main(site_packages: str, job_file: str) -> int:
     import torch
 
     tensors, report = run_job(job, trust_remote_code=True)
+    report["fetch"] = {}
+    for case in job.get("fetch", []):
+        try:
+            report["fetch"][case["name"]] = fetch_and_save(case)
+        except Exception as error:  # noqa: BLE001 - reported per case, so that one failure hides no other
+            report["fetch"][case["name"]] = {"error": f"{type(error).__name__}: {error}"}
     report["sys_path"] = sys.path
     torch.save(tensors, job["output"])
     Path(job["report"]).write_text(json.dumps(report, indent=1))

@@ -5,10 +5,13 @@ fresh HF_MODULES_CACHE, offline) and compares what the Auto classes give there, 
 with what they give with the package: bit for bit.
 """
 
+import ast
 import configparser
+import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -28,13 +31,18 @@ from tvlt.remote_code_tvlt import (
     CODE_FILES,
     CONFIG_AUTO_MAP,
     ENTRY_CODE_FILES,
+    MODEL_AUTO_MAP,
     PIPELINE_CODE_FILE,
+    PIPELINE_TASK,
     PROCESSOR_AUTO_MAP,
     custom_pipelines,
 )
 
 
 MODULES = {name.removesuffix(".py") for name in CODE_FILES}
+_FETCH_LISTS_SPEC = importlib.util.spec_from_file_location("fetch_lists", REPO_ROOT / "scripts" / "fetch_lists.py")
+fetch_lists = importlib.util.module_from_spec(_FETCH_LISTS_SPEC)
+_FETCH_LISTS_SPEC.loader.exec_module(fetch_lists)
 LEGACY = FIXTURES / "model_4402" / "square"
 HUB_REPO_ID = "someone/tvlt-mosei-ea"
 # import names of the distributions in setup.cfg's install_requires that differ from them
@@ -61,9 +69,76 @@ def test_every_code_file_is_in_the_repo_root():
 
 @pytest.mark.parametrize("entry", ENTRY_CODE_FILES)
 def test_each_entry_file_names_every_other_code_file_directly(entry):
-    # before transformers 5.13 a local folder only gets the files named by the loaded file itself
+    # transformers 5.0-5.9 copy from a local folder only the files named by the loaded file itself
     named = set(get_relative_imports(REPO_ROOT / entry))
-    assert MODULES - {entry.removesuffix(".py")} - named == set(), f"{entry} must name them in _name_every_code_file"
+    assert MODULES - {entry.removesuffix(".py")} - named == set(), f"{entry}: run scripts/fetch_lists.py"
+
+
+def test_fetch_lists_are_written_from_code_files():
+    assert fetch_lists.problems() == []
+
+
+def test_non_entry_files_name_only_what_they_import():
+    for name in set(CODE_FILES) - set(ENTRY_CODE_FILES):
+        source = (REPO_ROOT / name).read_text()
+        assert fetch_lists.split_fetch_list(source)[1] == "", name
+        assert not any(getattr(node, "id", None) == "TYPE_CHECKING" for node in ast.walk(ast.parse(source))), name
+        assert set(get_relative_imports(REPO_ROOT / name)) == fetch_lists.imported_code_modules(source), name
+
+
+def test_code_files_import_one_another_without_a_cycle():
+    imports = {name[:-3]: fetch_lists.imported_code_modules((REPO_ROOT / name).read_text()) for name in CODE_FILES}
+    done = set()
+    while len(done) < len(imports):
+        ready = {module for module, needed in imports.items() if module not in done and needed <= done}
+        assert ready, f"import cycle among {sorted(set(imports) - done)}"
+        done |= ready
+    assert imports["remote_code_tvlt"] == imports["media_tvlt"] == set()
+    assert imports["configuration_tvlt"] == {"remote_code_tvlt"}
+
+
+def _copy_code_files(folder: Path) -> Path:
+    folder.mkdir()
+    for name in CODE_FILES:
+        (folder / name).write_bytes((REPO_ROOT / name).read_bytes())
+    return folder
+
+
+def test_a_new_code_file_is_one_line_in_code_files_and_a_rerun_of_the_script(tmp_path):
+    root = _copy_code_files(tmp_path / "repo")
+    remote_code = root / "remote_code_tvlt.py"
+    remote_code.write_text(
+        remote_code.read_text().replace(
+            '    "remote_code_tvlt.py",\n)', '    "remote_code_tvlt.py",\n    "embedding_tvlt.py",\n)'
+        )
+    )
+    (root / "embedding_tvlt.py").write_text(
+        'from .modeling_tvlt import TvltModel\n\n\nclass TvltEmbedder:\n    pass\n\n\n__all__ = ["TvltEmbedder"]\n'
+    )
+    assert {line.split(":")[0] for line in fetch_lists.problems(root)} == set(ENTRY_CODE_FILES)
+    assert sorted(fetch_lists.write(root)) == sorted(ENTRY_CODE_FILES)
+    assert fetch_lists.problems(root) == []
+    for entry in ENTRY_CODE_FILES:
+        assert "embedding_tvlt" in get_relative_imports(root / entry), entry
+        compile((root / entry).read_text(), entry, "exec")
+    assert "from .embedding_tvlt import TvltEmbedder  # noqa: F401\n" in (root / "pipeline_tvlt.py").read_text()
+    assert fetch_lists.fetch_list("embedding_tvlt.py", root) == ""  # not an entry file: it names nothing more
+
+
+def test_a_fetch_list_edited_by_hand_is_caught_and_rewritten(tmp_path):
+    root = _copy_code_files(tmp_path / "repo")
+    config = root / "configuration_tvlt.py"
+    config.write_text(
+        config.read_text().replace("    from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401\n", "")
+    )
+    inputs = root / "inputs_tvlt.py"
+    inputs.write_text(
+        inputs.read_text() + f"{fetch_lists.HEADER}\nif TYPE_CHECKING:\n    from .modeling_tvlt import X\n"
+    )
+    assert [line.split(":")[0] for line in fetch_lists.problems(root)] == ["configuration_tvlt.py", "inputs_tvlt.py"]
+    fetch_lists.write(root)
+    for name in CODE_FILES:
+        assert (root / name).read_text() == (REPO_ROOT / name).read_text(), name
 
 
 @pytest.mark.parametrize("code_file", CODE_FILES)
@@ -384,3 +459,47 @@ def test_repo_root_loads_as_remote_code_in_a_clean_process(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.split() == ["TvltConfig", "768", "12", "TvltProcessor"]
+
+
+# -- each entry alone fetches and saves every code file --------------------------------------------------------------
+
+# everything a user loads TVLT code through: the Auto classes, `pipeline()`, `get_class_from_dynamic_module`
+FETCH_LOADERS = (*MODEL_AUTO_MAP, *PROCESSOR_AUTO_MAP, "pipeline", "matcher")
+
+
+@pytest.fixture(scope="module")
+def fetch_report(tmp_path_factory):
+    """Each loader, with remote code only, from a repo nothing else was loaded from (a folder of its own name, a Hub
+    id of its own), as a local folder and from a Hub cache (offline); then what it loaded is saved."""
+    from _av_toys import save_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("fetch")
+    sources = {kind: save_tiny_checkpoint(root / kind, kind) for kind in ("classification", "pretraining")}
+    cases = []
+    for loader in FETCH_LOADERS:
+        source = sources["pretraining" if loader == "matcher" else "classification"]
+        shutil.copytree(source, root / f"local-{loader}")
+        _fake_hub_cache(root / "hub-cache", f"someone/tvlt-{loader.lower()}", source)
+        for where, repo in (("local", str(root / f"local-{loader}")), ("hub", f"someone/tvlt-{loader.lower()}")):
+            save_to = str(root / "saved" / where / loader)
+            cases.append(dict(name=f"{where}/{loader}", loader=loader, repo=repo, task=PIPELINE_TASK, save_to=save_to))
+    job = dict(cases=[], fetch=cases, output=str(root / "outputs.pt"), report=str(root / "report.json"))
+    (root / "job.json").write_text(json.dumps(job))
+    run_without_package("remote_code_client.py", root / "job.json", root, HF_HUB_CACHE=str(root / "hub-cache"))
+    return json.loads((root / "report.json").read_text())["fetch"]
+
+
+def test_each_entry_loaded_alone_fetches_every_code_file(fetch_report):
+    assert len(fetch_report) == 2 * len(FETCH_LOADERS)
+    for name, result in fetch_report.items():
+        assert "error" not in result, f"{name}: {result.get('error')}"
+        assert result["class"].startswith("transformers_modules."), (name, result["class"])
+        assert set(CODE_FILES) <= set(result["fetched"]), f"{name}: {sorted(set(CODE_FILES) - set(result['fetched']))}"
+    # every entry file was the one loaded by some loader
+    assert {result["class"].split(".")[-2] + ".py" for result in fetch_report.values()} == set(ENTRY_CODE_FILES)
+
+
+def test_saving_what_each_entry_loaded_copies_every_code_file(fetch_report):
+    for name, result in fetch_report.items():
+        assert "error" not in result, f"{name}: {result.get('error')}"
+        assert set(CODE_FILES) <= set(result["saved"]), f"{name}: {sorted(set(CODE_FILES) - set(result['saved']))}"
