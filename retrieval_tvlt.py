@@ -138,43 +138,26 @@ class TvltAudioVisualMatcher:
         pairs = [{**video, **audio} for video in video_inputs for audio in audio_inputs]
         return self._score_examples(pairs).view(len(video_inputs), len(audio_inputs))
 
-    def rank_videos(
-        self,
-        audio,
-        videos: Sequence,
-        *,
-        top_k: int | None = None,
-        sampling_rate: int | None = None,
-        start: float | None = None,
-        end: float | None = None,
-    ) -> list[dict]:
+    def rank_videos(self, audio, videos, *, top_k=None, sampling_rate=None, start=None, end=None) -> list[dict]:
         """
-        Rank `videos` by how well `audio` matches each of them.
+        Rank `videos` by how well `audio` matches each of them (`sampling_rate`, `start`, `end` as in `score_matrix`).
 
         Returns:
             `[{"index": i, "score": p}, ...]`, best first (`index` into `videos`), `top_k` of them (all by default).
         """
-        scores = self.score_matrix(videos, [audio], sampling_rate=sampling_rate, start=start, end=end)[:, 0]
-        return _ranked(scores, top_k)
+        return self._rank(videos, [audio], top_k, sampling_rate, start, end)
 
-    def rank_audios(
-        self,
-        video,
-        audios: Sequence,
-        *,
-        top_k: int | None = None,
-        sampling_rate: int | None = None,
-        start: float | None = None,
-        end: float | None = None,
-    ) -> list[dict]:
-        """
-        Rank `audios` by how well each matches `video`.
+    def rank_audios(self, video, audios, *, top_k=None, sampling_rate=None, start=None, end=None) -> list[dict]:
+        """Rank `audios` by how well each matches `video`: like `rank_videos`, `index` into `audios`."""
+        return self._rank([video], audios, top_k, sampling_rate, start, end)
 
-        Returns:
-            `[{"index": i, "score": p}, ...]`, best first (`index` into `audios`), `top_k` of them (all by default).
-        """
-        scores = self.score_matrix([video], audios, sampling_rate=sampling_rate, start=start, end=end)[0]
-        return _ranked(scores, top_k)
+    def _rank(self, videos, audios, top_k, sampling_rate, start, end) -> list[dict]:
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"`top_k` must be a positive int or None (all), got {top_k!r}.")
+        # one side holds a single item: the (videos, audios) matrix flattens to the scores of the other side
+        scores = self.score_matrix(videos, audios, sampling_rate=sampling_rate, start=start, end=end).view(-1)
+        order = torch.argsort(scores, descending=True, stable=True).tolist()
+        return [{"index": index, "score": scores[index].item()} for index in order[:top_k]]
 
     # -- forward ------------------------------------------------------------------------------------------------------
 
@@ -198,13 +181,6 @@ def _as_list(values, name: str) -> list:
     if isinstance(values, (str, os.PathLike)) or not isinstance(values, Sequence) or len(values) == 0:
         raise ValueError(f"`{name}` must be a non-empty list, got {type(values).__name__}.")
     return list(values)
-
-
-def _ranked(scores: torch.Tensor, top_k: int | None) -> list[dict]:
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"`top_k` must be a positive int or None (all), got {top_k!r}.")
-    order = torch.argsort(scores, descending=True, stable=True).tolist()
-    return [{"index": index, "score": scores[index].item()} for index in order[:top_k]]
 
 
 # Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.

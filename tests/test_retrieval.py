@@ -93,6 +93,8 @@ def test_waveforms_and_files_are_interchangeable(matcher, clips):
         (lambda m, c: m.score_matrix([], c), "`videos` must be a non-empty list"),
         (lambda m, c: m.score_matrix(c[0], c), "`videos` must be a non-empty list"),
         (lambda m, c: m.rank_videos(c[0], c, top_k=0), "`top_k` must be a positive int"),
+        # checked before any clip is read: this empty list would fail later
+        (lambda m, c: m.rank_audios(c[0], [], top_k=True), "`top_k` must be a positive int"),
         (lambda m, c: m.score_matrix(c, [np.zeros(4410, np.float32)]), "sampling_rate"),
         (lambda m, c: m.score_matrix(c, c, start=1.0, end=0.5), "must be after `start`"),
     ],
