@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from transformers.utils import logging
 
 from .media_tvlt import MediaDecodingError, is_path, load_audio, read_video
@@ -463,13 +464,9 @@ def _pad_stack(tensors: list[torch.Tensor], axis: int, value) -> torch.Tensor:
                 f"TvltDataCollator: example {index} has shape {tuple(tensor.shape)}, example 0 {tuple(reference)}; "
                 f"they may differ only along axis {axis} (frames or time)."
             )
-    longest = max(tensor.shape[axis] for tensor in tensors)
-    shape = [len(tensors)] + reference
-    shape[axis + 1] = longest
-    batch = torch.full(shape, value, dtype=tensors[0].dtype)
-    for row, tensor in zip(batch, tensors, strict=True):
-        row.narrow(axis, 0, tensor.shape[axis]).copy_(tensor)
-    return batch
+    # pad_sequence pads the first dimension (at the end, in the first tensor's dtype): move `axis` there and back
+    batch = pad_sequence([tensor.movedim(axis, 0) for tensor in tensors], batch_first=True, padding_value=value)
+    return batch.movedim(1, axis + 1).contiguous()
 
 
 def _require_equal_lengths(tensors: list[torch.Tensor], axis: int, key: str, mask_key: str) -> None:

@@ -44,6 +44,38 @@ def test_the_collator_pads_frames_and_time_and_masks_the_padding():
     assert batch["labels"].tolist() == [0, 1] and batch["labels"].dtype == torch.long
 
 
+def test_the_collator_pads_exactly_like_a_plain_loop():
+    """The batch `pad_sequence` builds is the one a `torch.full` + copy loop builds: values, dtype, layout."""
+
+    def padded(tensors, axis, value):
+        shape = [len(tensors), *tensors[0].shape]
+        shape[axis + 1] = max(tensor.shape[axis] for tensor in tensors)
+        batch = torch.full(shape, value, dtype=tensors[0].dtype)
+        for row, tensor in zip(batch, tensors, strict=True):
+            row.narrow(axis, 0, tensor.shape[axis]).copy_(tensor)
+        return batch
+
+    generator = torch.Generator().manual_seed(0)
+    videos = [torch.randn(frames, 3, 8, 8, generator=generator) for frames in (3, 1, 2)]
+    spectrograms = [torch.rand(2, time, 16, generator=generator).half() for time in (16, 40, 24)]  # two channels
+    masks = [torch.ones(patches, dtype=torch.long) for patches in (12, 4, 8)]
+    examples = [
+        {"pixel_values": video, "pixel_mask": mask, "audio_values": spectrogram, "audio_mask": mask.bool()}
+        for video, mask, spectrogram in zip(videos, masks, spectrograms, strict=True)
+    ]
+    examples[1]["audio_values"] = examples[1]["audio_values"].float()  # the first example's dtype wins
+    batch = TvltDataCollator(audio_padding_value=-1.0)(examples)
+    expected = {
+        "pixel_values": padded(videos, 0, 0.0),
+        "pixel_mask": padded(masks, 0, 0),
+        "audio_values": padded([example["audio_values"] for example in examples], 1, -1.0),
+        "audio_mask": padded([mask.bool() for mask in masks], 0, 0),
+    }
+    for key, value in expected.items():
+        assert batch[key].dtype == value.dtype and batch[key].is_contiguous(), key
+        assert torch.equal(batch[key], value), key
+
+
 @pytest.mark.parametrize(
     "labels, shape, dtype",
     [
