@@ -1,7 +1,6 @@
 """The model card (`README.md`) of a converted TVLT repo."""
 
-import json
-import re
+from huggingface_hub import ModelCard, ModelCardData
 
 from ..remote_code_tvlt import PIPELINE_TASK, custom_pipelines
 from .sources import KIND_ORIGINAL, LoadedCheckpoint
@@ -25,27 +24,21 @@ _CITATION = """@inproceedings{tang2022tvlt,
 
 
 def render_model_card(checkpoint: LoadedCheckpoint, repo_id: str | None = None) -> str:
-    """The card: YAML front matter for the Hub, what the checkpoint is, and how to load it with remote code."""
+    """The card: metadata for the Hub, what the checkpoint is, and how to load it with remote code."""
     config = checkpoint.model.config
     architecture = type(checkpoint.model).__name__
     pipeline_tag, auto_class = _ARCHITECTURE_USAGE[architecture]
     tags = ["tvlt", "custom_code", "audio-visual", "video", "audio"]
     if architecture == "TvltForAudioVisualClassification":
         tags.append("audio-visual-classification")
-    front_matter = "\n".join(
-        [
-            "---",
-            "library_name: transformers",
-            f"license: {_yaml_scalar(checkpoint.license or DEFAULT_LICENSE)}",
-            f"pipeline_tag: {pipeline_tag}",
-            "tags:",
-            *(f"- {tag}" for tag in tags),
-            "---",
-        ]
+    metadata = ModelCardData(
+        library_name="transformers",
+        license=checkpoint.license or DEFAULT_LICENSE,
+        pipeline_tag=pipeline_tag,
+        tags=tags,
     )
     repo = repo_id or "<owner>/<this-repo>"
     sections = [
-        front_matter,
         f"# TVLT: {checkpoint.description[0].upper()}{checkpoint.description[1:]}",
         (
             "[TVLT](https://arxiv.org/abs/2209.14156) (Textless Vision-Language Transformer, Tang et al., NeurIPS "
@@ -64,12 +57,9 @@ def render_model_card(checkpoint: LoadedCheckpoint, repo_id: str | None = None) 
         "## Citation",
         f"```bibtex\n{_CITATION}\n```",
     ]
-    return "\n\n".join(section.strip("\n") for section in sections) + "\n"
-
-
-def _yaml_scalar(value: str) -> str:
-    # license ids are plain words (mit, apache-2.0, cc-by-4.0); anything else is quoted
-    return value if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.+-]*", value) else json.dumps(value)
+    text = "\n\n".join(section.strip("\n") for section in sections) + "\n"
+    # ModelCardData writes the YAML (quoting a license such as "other: see LICENSE"); ModelCard parses it back
+    return str(ModelCard(f"---\n{metadata.to_yaml()}\n---\n\n{text}"))
 
 
 def _usage(repo: str, auto_class: str, architecture: str) -> str:

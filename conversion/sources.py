@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
+from huggingface_hub import metadata_load
 
 from ..configuration_tvlt import TvltConfig
 from ..modeling_tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel, TvltPreTrainedModel
@@ -213,14 +215,18 @@ def _legacy_architecture(config_dict: dict, state_dict: dict, source: str) -> st
 
 
 def _card_license(readme: Path) -> str | None:
-    """The `license` of a model card's YAML front matter, if any (kept for the converted repo's card)."""
+    """The `license` of a model card's metadata, if any (kept for the converted repo's card)."""
     if not readme.is_file():
         return None
-    match = re.match(r"^---\s*\n(.*?)\n---\s*\n", readme.read_text(encoding="utf-8", errors="replace"), re.DOTALL)
-    if not match:
+    try:
+        # huggingface_hub's card parser; ModelCard.load would also warn about every README without metadata
+        metadata = metadata_load(readme) or {}
+    except (ValueError, yaml.YAMLError) as error:  # not UTF-8, not YAML, or not a mapping
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        logger.warning("%s: unreadable card metadata (%s); using the default license.", readme, reason)
         return None
-    license_line = re.search(r"^license:\s*['\"]?([^'\"\n]+?)['\"]?\s*$", match.group(1), re.MULTILINE)
-    return license_line.group(1) if license_line else None
+    license = metadata.get("license")
+    return license if isinstance(license, str) and license.strip() else None
 
 
 # ---- original research checkpoints -----------------------------------------------------------------------------------

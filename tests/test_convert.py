@@ -4,6 +4,7 @@ The original fixtures (../shared/fixtures/original-tvlt, see its README) are tin
 its outputs; converted, they must reproduce those outputs within 1e-5 through our public classes.
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -595,6 +596,45 @@ def test_model_card_keeps_the_source_license_and_names_the_hub_repo(tmp_path):
     readme = (write_repo(checkpoint, tmp_path / "repo", repo_id="someone/tvlt-tiny") / "README.md").read_text()
     assert front_matter(readme)["license"] == "apache-2.0"
     assert 'repo = "someone/tvlt-tiny"' in readme
+
+
+@pytest.fixture(scope="module")
+def legacy_checkpoint():
+    return load_checkpoint(str(LEGACY / "TvltForAudioVisualClassification"))
+
+
+@pytest.mark.parametrize(
+    "license", ["other: see LICENSE", "yes", "null", "3.0", "cc-by-nc-4.0 # non-commercial", "it's \"quoted\"", "ünï"]
+)
+def test_model_card_carries_any_license_string_through_yaml(tmp_path, legacy_checkpoint, license):
+    from tvlt.conversion.model_card import render_model_card
+    from tvlt.conversion.sources import _card_license
+
+    readme = tmp_path / "README.md"
+    readme.write_text("---\n" + yaml.safe_dump({"license": license, "tags": ["x"]}) + "---\n# card\n")
+    assert _card_license(readme) == license
+    card = render_model_card(dataclasses.replace(legacy_checkpoint, license=license))
+    assert front_matter(card)["license"] == license
+
+
+@pytest.mark.parametrize(
+    "readme, warned",
+    [
+        ("# a card without metadata\n", False),
+        ("---\nlicense:\n---\n# card\n", False),
+        ("---\nlicense: [mit, apache-2.0]\n---\n# card\n", False),
+        ("---\nlicense: [unclosed\n---\n# card\n", True),
+        ("---\n- a list\n---\n# card\n", True),
+    ],
+)
+def test_a_source_card_without_a_usable_license_gives_the_default(tmp_path, capfd, caplog, readme, warned):
+    from tvlt.conversion.sources import _card_license
+
+    (tmp_path / "README.md").write_text(readme)
+    with caplog.at_level("WARNING", logger="tvlt.conversion.sources"):
+        assert _card_license(tmp_path / "README.md") is None
+    assert ("unreadable card metadata" in caplog.text) == warned
+    assert "metadata block was not found" not in capfd.readouterr().err  # huggingface_hub's noise, not ours
 
 
 # -- command line -----------------------------------------------------------------------------------------------------
