@@ -126,3 +126,146 @@ def test_original_mask_takes_the_mean_in_float32_like_the_original():
     expected = torch.nn.functional.avg_pool2d(torch.from_numpy(values).mean(1), (16, 16)).flatten(1) != -1
     np.testing.assert_array_equal(mask, expected.float().numpy())
     assert mask[0, 0] == 0 and mask[0, 8] == 1
+
+
+# -- converted original checkpoints: the CLS mask rule, the padding rule, the whole pipeline ---------------------------
+
+requires_checkpoints = pytest.mark.skipif(
+    not ORIGINAL_CHECKPOINTS.exists(), reason=f"original TVLT fixtures not found at {ORIGINAL_CHECKPOINTS}"
+)
+NUM_VIDEO_PATCHES = 196  # one 224x224 frame
+MAE_SEED = 123  # the seed of scripts/reference_original/make_original_fixtures.py
+
+
+def assert_within(actual, expected, what, atol=1e-5):
+    expected = torch.as_tensor(np.asarray(expected))
+    torch.testing.assert_close(actual.float(), expected.float(), rtol=0, atol=atol, msg=lambda m: f"{what}: {m}")
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    if not ORIGINAL_CHECKPOINTS.exists():
+        pytest.skip(f"original TVLT fixtures not found at {ORIGINAL_CHECKPOINTS}")
+    from tvlt.conversion import OriginalOptions, convert_checkpoint
+
+    options = OriginalOptions(num_attention_heads=2, decoder_num_attention_heads=2)  # the tiny checkpoints' heads
+    root = tmp_path_factory.mktemp("converted-originals")
+    files = {
+        "mae": "tiny_orig_tvlt_mae.pt",
+        "mosei_sa": "tiny_orig_tvlt_mosei_sa.pt",
+        "mosei_ea": "tiny_orig_tvlt_mosei_ea.pt",
+    }
+    return {
+        name: convert_checkpoint(ORIGINAL_CHECKPOINTS / file, root / name, original_options=options).destination
+        for name, file in files.items()
+    }
+
+
+def load(converted, name, **overrides):
+    from tvlt import TvltForAudioVisualClassification, TvltForPreTraining
+
+    model_class = TvltForPreTraining if name == "mae" else TvltForAudioVisualClassification
+    return model_class.from_pretrained(converted[name], **overrides).eval()
+
+
+def silent_start_inputs():
+    reference = torch.load(ORIGINAL_CHECKPOINTS / "tiny_reference.pt", weights_only=True)
+    audio = reference["audio"].clone()
+    audio[0, 0, :16] = -1.0  # sample 0 starts with a silent patch row
+    mask = TvltFeatureExtractor(preprocessing_mode="original")._audio_mask(audio.numpy(), None)
+    np.testing.assert_array_equal(mask, ORIGINAL["silent_start/audio_mask"])  # the original's mask from values
+    return {"pixel_values": reference["video"], "audio_values": audio, "audio_mask": torch.from_numpy(mask)}
+
+
+@requires_checkpoints
+def test_converted_checkpoints_hide_cls_after_a_silent_start_like_the_original(converted):
+    inputs = silent_start_inputs()
+    for name in ("mosei_sa", "mosei_ea"):
+        model = load(converted, name)
+        assert model.config.cls_mask_from_first_audio_patch is True  # set by `tvlt convert`
+        with torch.no_grad():
+            out = model(**inputs, output_hidden_states=True)
+            hidden = model.tvlt(**inputs).last_hidden_state
+        assert_within(out.logits, ORIGINAL[f"silent_start/{name}.logits"], f"{name} logits")
+        if name == "mosei_sa":  # CLS and the first 16 audio tokens, in the original's [CLS, audio, video] order
+            ours = torch.cat([hidden[:, :1], hidden[:, 1 + NUM_VIDEO_PATCHES : 1 + NUM_VIDEO_PATCHES + 16]], dim=1)
+            assert_within(ours, ORIGINAL["silent_start/mosei_sa.encoder_out_first_tokens"], "encoder output")
+    model = load(converted, "mae")
+    with torch.no_grad():
+        matching = model(**inputs).matching_logits
+        torch.manual_seed(MAE_SEED)
+        mae = model(**inputs, reconstruct=True)
+    assert_within(matching, ORIGINAL["silent_start/mae.matching_logits"], "matching logits")
+    # the masked pass has no CLS token: the rule does not apply, the masks from values do
+    assert_within(mae.audio_logits[:, :16], ORIGINAL["silent_start/mae.audio_pred_first_patches"], "audio MAE")
+    assert torch.equal(mae.audio_label_masks, torch.from_numpy(ORIGINAL["silent_start/mae.audio_label_mask"]))
+    assert torch.equal(mae.pixel_label_masks, torch.from_numpy(ORIGINAL["silent_start/mae.pixel_label_mask"]))
+
+
+@requires_checkpoints
+def test_without_the_option_cls_stays_visible_and_only_silent_starts_differ(converted):
+    """Why the option exists: the same weights with CLS always attendable (4.40.2-style, the default) give other
+    logits for the clip that starts silent, and the same for the other."""
+    inputs = silent_start_inputs()
+    model = load(converted, "mosei_ea", cls_mask_from_first_audio_patch=False)
+    with torch.no_grad():
+        logits = model(**inputs).logits
+    expected = torch.from_numpy(ORIGINAL["silent_start/mosei_ea.logits"])
+    assert (logits[0] - expected[0]).abs().max() > 1e-4
+    assert_within(logits[1], expected[1], "the clip that starts with sound")
+    # audio alone: the original has no CLS token there, so the rule does not apply
+    with_rule = load(converted, "mosei_ea").tvlt
+    audio_only = {"audio_values": inputs["audio_values"], "audio_mask": inputs["audio_mask"]}
+    with torch.no_grad():
+        expected = model.tvlt(**audio_only).last_hidden_state
+        torch.testing.assert_close(with_rule(**audio_only).last_hidden_state, expected, rtol=0, atol=0)
+
+
+@requires_checkpoints
+@pytest.mark.parametrize("name", ["frames_32", "frames_32_silent_start"])
+def test_padding_rule_draws_mae_masks_like_the_original(converted, name, tmp_path):
+    """32 spectrogram frames become 48: the seeded MAE pass draws over 3 time steps, as the original's did."""
+    path = make_audio_file(AUDIO_FILE_CASES[name], tmp_path / f"{name}.wav", soundfile)
+    audio = TvltFeatureExtractor(preprocessing_mode="original")(str(path), return_tensors="pt")
+    video = torch.load(ORIGINAL_CHECKPOINTS / "tiny_reference.pt", weights_only=True)["video"][:1]
+    inputs = {"pixel_values": video, **audio}
+    assert inputs["audio_values"].shape == (1, 1, 48, 128)
+    model = load(converted, "mae")
+    with torch.no_grad():
+        torch.manual_seed(MAE_SEED)
+        mae = model(**inputs, reconstruct=True)
+        logits = load(converted, "mosei_sa")(**inputs).logits
+    prefix = f"padding/{name}"
+    assert torch.equal(mae.audio_label_masks, torch.from_numpy(ORIGINAL[f"{prefix}/mae.audio_label_mask"]))
+    assert torch.equal(mae.pixel_label_masks, torch.from_numpy(ORIGINAL[f"{prefix}/mae.pixel_label_mask"]))
+    assert_within(mae.audio_logits[:, :16], ORIGINAL[f"{prefix}/mae.audio_pred_first_patches"], "audio MAE")
+    assert_within(logits, ORIGINAL[f"{prefix}/mosei_sa.logits"], "logits")
+
+
+@pytest.mark.media
+@requires_checkpoints
+@requires_mosei
+@pytest.mark.parametrize("audio_name", ["mosei", "mosei_silent_start"])
+def test_mosei_clip_end_to_end_gives_the_original_logits(converted, audio_name, tmp_path):
+    """The real MOSEI clip (frames from its mp4, audio from its 16 kHz wav) through each converted repo's own saved
+    processor and model equals the original pipeline's logits (issue 8)."""
+    from tvlt import TvltProcessor
+
+    wav = make_audio_file(AUDIO_FILE_CASES[audio_name], tmp_path / f"{audio_name}.wav", soundfile)
+    for name in ("mosei_sa", "mosei_ea", "mae"):
+        processor = TvltProcessor.from_pretrained(converted[name])
+        assert processor.preprocessing_mode == "original"
+        inputs = processor(videos=str(MOSEI_VIDEO), audio=str(wav), return_tensors="pt")
+        if name == "mosei_sa":
+            pixels = inputs["pixel_values"]
+            assert tuple(pixels.shape) == tuple(ORIGINAL["mosei_video/shape"])
+            assert_within(pixels[0, :, :, :16, :16], ORIGINAL["mosei_video/corner_patches"], "frames")
+            assert_within(pixels[0, :, :, 104:120, 104:120], ORIGINAL["mosei_video/centre_patches"], "frames")
+            sums = pixels[0].double().sum(dim=(1, 2, 3))
+            assert_within(sums, ORIGINAL["mosei_video/frame_sums"], "frame sums", atol=1e-2)
+        with torch.no_grad():
+            out = load(converted, name)(**inputs)
+        if name == "mae":
+            assert_within(out.matching_logits, ORIGINAL[f"e2e/{audio_name}/mae.matching_logits"], "matching logits")
+        else:
+            assert_within(out.logits, ORIGINAL[f"e2e/{audio_name}/{name}.logits"], f"{name} logits")
