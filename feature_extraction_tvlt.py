@@ -65,7 +65,6 @@ _FOREIGN_CONFIG_KEYS = frozenset(
         "_valid_kwargs_names",
         "_processor_class",
         "freq_len",
-        "hop_length",
     }
 )
 
@@ -111,6 +110,10 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
             Size of the Fourier transform (and of the Hann window).
         padding_value (`float`, *optional*, defaults to 0.0):
             Value that pads spectrograms to the batch's length in the `"transformers"` mode.
+        hop_length (`int`, *optional*):
+            Accepted (and saved, as 4.40.2 saved it) for configs that carry it, but derived: it must equal
+            `sampling_rate // hop_length_to_sampling_rate`, else a `ValueError` says which ratio gives it. (4.40.2
+            silently ignored a different value.)
         preprocessing_mode (`str`, *optional*, defaults to `"transformers"`):
             `"transformers"` (4.40.2's pipeline) or `"original"` (the pipeline the released weights were trained with).
     """
@@ -128,6 +131,7 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         n_fft: int = 2048,
         padding_value: float = 0.0,
         preprocessing_mode: str = "transformers",
+        hop_length: int | None = None,
         **kwargs,
     ):
         for key in _FOREIGN_CONFIG_KEYS.intersection(kwargs):
@@ -151,6 +155,8 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         self.n_fft = n_fft
         self.hop_length_to_sampling_rate = hop_length_to_sampling_rate
         self.preprocessing_mode = _check_mode(preprocessing_mode)
+        if hop_length is not None:
+            _check_hop_length(hop_length, sampling_rate, hop_length_to_sampling_rate)
         if feature_size % self.patch_size[1]:
             raise ValueError(
                 f"`feature_size` ({feature_size}) must be a multiple of the frequency patch size {self.patch_size[1]}."
@@ -168,9 +174,17 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
             sampling_rate = feature_extractor_dict.get("sampling_rate", 44100)
             if saved_hop_length > 0 and sampling_rate // (sampling_rate // saved_hop_length or 1) == saved_hop_length:
                 feature_extractor_dict["hop_length_to_sampling_rate"] = sampling_rate // saved_hop_length
+        if {"sampling_rate", "hop_length_to_sampling_rate"}.intersection(kwargs) and "hop_length" not in kwargs:
+            feature_extractor_dict.pop("hop_length", None)  # derived from the settings being replaced
         for name in _INIT_PARAMETERS.intersection(kwargs):
             feature_extractor_dict[name] = kwargs.pop(name)
         return super().from_dict(feature_extractor_dict, **kwargs)
+
+    def to_dict(self) -> dict:
+        """The settings, with the derived `hop_length` as 4.40.2 saved it (so that readers of its configs find it)."""
+        output = super().to_dict()
+        output["hop_length"] = self.hop_length
+        return output
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
         """Save like the base class, as a Hub code repo: the config names every TVLT processor Auto class (transformers
@@ -486,6 +500,24 @@ def _check_patch_size(patch_size) -> list[int]:
     ):
         raise ValueError(f"`patch_size` must be two positive integers (time, frequency), got {patch_size!r}.")
     return [int(p) for p in patch_size]
+
+
+def _check_hop_length(hop_length, sampling_rate: int, ratio: int) -> None:
+    _check_positive_int("hop_length", hop_length)
+    derived = sampling_rate // ratio
+    if hop_length == derived:
+        return
+    fitting = sampling_rate // hop_length
+    advice = (
+        f"pass `hop_length_to_sampling_rate={fitting}` for a hop of {hop_length} samples"
+        if fitting and sampling_rate // fitting == hop_length
+        else f"no integer `hop_length_to_sampling_rate` gives a hop of {hop_length} samples at {sampling_rate} Hz"
+    )
+    raise ValueError(
+        f"`hop_length` ({hop_length}) disagrees with `sampling_rate // hop_length_to_sampling_rate` = {sampling_rate} "
+        f"// {ratio} = {derived}: the hop length follows from those two (transformers 4.40.2 ignored a different "
+        f"`hop_length` silently); {advice}."
+    )
 
 
 def _check_mode(preprocessing_mode) -> str:

@@ -327,7 +327,7 @@ def test_save_and_load_keep_the_settings(tmp_path):
     extractor = TvltFeatureExtractor(preprocessing_mode="original", spectrogram_length=512, padding_value=-0.5)
     extractor.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
-    assert saved["preprocessing_mode"] == "original" and "hop_length" not in saved and "freq_len" not in saved
+    assert saved["preprocessing_mode"] == "original" and saved["hop_length"] == 512 and "freq_len" not in saved
     reloaded = TvltFeatureExtractor.from_pretrained(tmp_path)
     assert reloaded.to_dict() == extractor.to_dict()
     assert (reloaded.hop_length, reloaded.freq_len, reloaded.mel_filters.shape) == (512, 8, (128, 1025))
@@ -344,3 +344,25 @@ def test_legacy_config_hop_length_survives_reloading():
 def test_from_pretrained_applies_settings_missing_from_a_legacy_config():
     extractor = TvltFeatureExtractor.from_pretrained(FIXTURES_DIR / "legacy_4402", preprocessing_mode="original")
     assert extractor.preprocessing_mode == "original"
+
+
+def test_hop_length_is_saved_and_a_different_one_is_refused(tmp_path):
+    """4.40.2 saved `hop_length` (512) but replaced a `hop_length=` argument by `sampling_rate // 86` without a word;
+    main dropped it from the saved config (issue 9). The hop follows from the two settings: a value that agrees is
+    accepted (4.40.2's configs), another is refused with the ratio that gives it."""
+    assert int(SHORT_REFERENCE["hop_length_256/hop_length"]) == 512  # 4.40.2 ignored the argument
+    assert TvltFeatureExtractor(hop_length=512).hop_length == 512
+    assert TvltFeatureExtractor(sampling_rate=22050, hop_length=256).hop_length == 256
+    with pytest.raises(ValueError, match=r"`hop_length` \(256\).*44100 // 86 = 512.*hop_length_to_sampling_rate=172"):
+        TvltFeatureExtractor(hop_length=256)
+    with pytest.raises(ValueError, match="no integer `hop_length_to_sampling_rate` gives a hop of 500 samples"):
+        TvltFeatureExtractor(hop_length=500)
+    with pytest.raises(ValueError, match="hop_length"):
+        TvltFeatureExtractor(hop_length=0)
+    assert TvltFeatureExtractor(hop_length_to_sampling_rate=172).hop_length == 256
+
+    TvltFeatureExtractor().save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "preprocessor_config.json").read_text())["hop_length"] == 512
+    assert TvltFeatureExtractor.from_pretrained(tmp_path, sampling_rate=22050).hop_length == 22050 // 86
+    with pytest.raises(ValueError, match="hop_length"):
+        TvltFeatureExtractor.from_pretrained(tmp_path, hop_length=256)

@@ -7,7 +7,8 @@ Run it from the repository root with a Python that has transformers 4.40.2 (see 
 
 It stores, for each case of `SHORT_AUDIO_CASES` in `tests/_preprocessing_utils.py` (inputs rebuilt by the tests from
 the same seeds), `<case>/audio_values` and `<case>/audio_mask`, and for each of `EMPTY_AUDIO_LENGTHS` the shape of the
-`audio_values` 4.40.2 returned (`empty_<length>/shape`).
+`audio_values` 4.40.2 returned (`empty_<length>/shape`); and the hop length 4.40.2 used when given `hop_length=256`
+(`hop_length_256/hop_length`).
 """
 
 import sys
@@ -35,6 +36,8 @@ def main() -> None:
         outputs = extractor(make_audio_input(case["audio"]), return_tensors="np", **case["kwargs"])
         for key, value in outputs.items():
             arrays[f"{name}/{key}"] = np.asarray(value)
+    # not a short clip, but also issue 9: a `hop_length` argument was silently replaced by the derived one
+    arrays["hop_length_256/hop_length"] = np.array(TvltFeatureExtractor(hop_length=256).hop_length)
     for length in EMPTY_AUDIO_LENGTHS:
         clip = make_audio_input({"seed": 60, "lengths": [length]})
         outputs = TvltFeatureExtractor()(clip, sampling_rate=44100, return_tensors="np")
