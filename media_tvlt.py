@@ -468,7 +468,9 @@ def _load_audio_with_soundfile(path: str, start, end, mono: bool):
     if data.shape[0] == 0:
         raise MediaDecodingError(f"{path}: no audio samples in the window [{start}, {end}) s.")
     waveform = data.T  # (channels, samples)
-    return (waveform.mean(axis=0) if mono else np.ascontiguousarray(waveform)), int(sampling_rate)
+    if mono:  # one channel is already mono: no copy (an hour of audio is 635 MB)
+        return (waveform[0] if waveform.shape[0] == 1 else waveform.mean(axis=0)), int(sampling_rate)
+    return np.ascontiguousarray(waveform), int(sampling_rate)
 
 
 # covers the decoder delay of AAC (2048 samples), MP3 (bit reservoir, a few frames) and Opus (80 ms) with margin
