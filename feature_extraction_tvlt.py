@@ -44,6 +44,8 @@ _SINC_ZERO_CROSSINGS = 6
 _SINC_ROLLOFF = 0.99
 # Output samples per convolution call of that resampler: bounds its working memory on long clips.
 _RESAMPLE_CHUNK_SAMPLES = 1 << 20
+# Its filters are built whole (`new` phases x taps); rates sharing a tiny divisor (44100 and 44101 Hz) would need GBs.
+_MAX_SINC_FILTER_SIZE = 1 << 27
 
 # Keys that transformers 4.40.2 wrote into the one preprocessor_config.json shared with the image processor, plus
 # values it derived and saved; none of them is a setting of this feature extractor.
@@ -325,7 +327,7 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         if waveform.size == 0:
             raise ValueError(f"`raw_speech`: {name} is empty.")
         if self.preprocessing_mode == "original":
-            return  # a centred STFT keeps its last frame there: every clip has one, padded to a patch like the original
+            return  # the last STFT frame is kept there: every clip has one, padded to a patch as the original did
         # 4.40.2 drops the last of the 1 + len // hop frames of a centred STFT and pads the rest to a whole patch:
         # a clip shorter than one hop has no frame left, which 4.40.2 returned as an empty spectrogram
         if _num_stft_frames(waveform.size, self.n_fft, self.hop_length) < 2:
@@ -599,6 +601,14 @@ def sinc_resample(waveform: np.ndarray, orig_sampling_rate: int, target_sampling
         ) from None
     divisor = math.gcd(int(orig_sampling_rate), int(target_sampling_rate))
     orig, new = int(orig_sampling_rate) // divisor, int(target_sampling_rate) // divisor
+    filter_size = new * (2 * math.ceil(_SINC_ZERO_CROSSINGS / _SINC_ROLLOFF * orig / min(orig, new)) + orig)
+    if filter_size > _MAX_SINC_FILTER_SIZE:
+        raise ValueError(
+            f"Resampling {orig_sampling_rate} Hz to {target_sampling_rate} Hz as torchaudio does (the original "
+            f"preprocessing mode) needs {new} filters of {filter_size // new} taps "
+            f"({filter_size * 4 / 2**30:.1f} GiB): "
+            "the rates share too small a divisor. Resample the audio to a common rate (e.g. 48000 Hz) first."
+        )
     dtype = torch.float64 if waveform.dtype == np.float64 else torch.float32
     kernel, half_width = _sinc_kernel(orig, new, dtype)
 

@@ -72,10 +72,13 @@ def test_resampling_in_chunks_changes_nothing(monkeypatch):
     np.testing.assert_allclose(chunked, sinc_resample(signal, rate, 44100), rtol=0, atol=1e-7)
 
 
-def test_resampling_needs_positive_integer_rates():
+def test_resampling_needs_positive_integer_rates_with_a_usable_divisor():
     with pytest.raises(ValueError, match="orig_sampling_rate"):
         sinc_resample(np.zeros(10, np.float32), 0, 44100)
     assert sinc_resample(np.ones(10, np.float32), 44100, 44100).tolist() == [1.0] * 10
+    # torchaudio would build 44100 filters of 44115 taps (7 GiB) for this pair: a clear error instead
+    with pytest.raises(ValueError, match=r"44101 Hz to 44100 Hz .* 44100 filters of 44115 taps"):
+        TvltFeatureExtractor(preprocessing_mode="original")(np.zeros(44101, np.float32), sampling_rate=44101)
 
 
 # -- the audio pipeline ----------------------------------------------------------------------------------------------
@@ -128,7 +131,7 @@ def test_original_mask_takes_the_mean_in_float32_like_the_original():
     assert mask[0, 0] == 0 and mask[0, 8] == 1
 
 
-# -- converted original checkpoints: the CLS mask rule, the padding rule, the whole pipeline ---------------------------
+# -- converted original checkpoints: the CLS mask rule, the padding rule, the whole pipeline --------------------------
 
 requires_checkpoints = pytest.mark.skipif(
     not ORIGINAL_CHECKPOINTS.exists(), reason=f"original TVLT fixtures not found at {ORIGINAL_CHECKPOINTS}"

@@ -23,9 +23,9 @@ the script restores the old behaviour and says so:
 - `moviepy`, `audiosegment` and `ffmpeg` are empty stand-ins: imported by `rawvideo_utils` at the top, used only
   for the audio tracks of video files, which no case reads.
 
-The model runs in float32 on the CPU, as the original demos did on a GPU. To keep the file small, only the spectrograms of
-`WHOLE_SPECTROGRAMS` are stored whole (the others as their first and last frames and their sums over each frame and
-each mel bin), and of the model outputs only what the tests compare.
+The model runs in float32 on the CPU, as the original demos did on a GPU. To keep the file small, only the
+spectrograms of `WHOLE_SPECTROGRAMS` are stored whole (the others as their first and last frames and their sums over
+each frame and each mel bin), and of the model outputs only what the tests compare.
 """
 
 import argparse
@@ -69,7 +69,7 @@ TASKS = {
 MAE_SEED = 123
 
 
-# -- the original code, importable today -------------------------------------------------------------------------------
+# -- the original code, importable today ------------------------------------------------------------------------------
 
 
 def import_original(code: Path):

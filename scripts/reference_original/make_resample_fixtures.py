@@ -62,7 +62,8 @@ def main() -> None:
         torchaudio_version=np.array(torchaudio.__version__),
     )
     print(
-        f"{OUTPUT.relative_to(REPO_ROOT)}: {OUTPUT.stat().st_size / 1024:.1f} KiB (torchaudio {torchaudio.__version__})"
+        f"{OUTPUT.relative_to(REPO_ROOT)}: {OUTPUT.stat().st_size / 1024:.1f} KiB "
+        f"(torchaudio {torchaudio.__version__})"
     )
 
 
