@@ -13,7 +13,8 @@ Public API (used by `TvltImageProcessor`, `TvltFeatureExtractor` and the `tvlt` 
   track.
 - `load_audio(path, ...) -> (waveform, sampling_rate)`: mono float32 waveform of an audio file or of a video's track.
 - `sample_frame_indices(total_num_frames, num_frames, allow_repeats)`: the frame sampling rule of both.
-- `resample_audio(waveform, orig_sampling_rate, target_sampling_rate)`: the resampler of the feature extractor.
+- `resample_audio(waveform, orig_sampling_rate, target_sampling_rate)`: the resampler of the feature extractor's
+  "transformers" mode (its "original" mode uses torchaudio's, `feature_extraction_tvlt.sinc_resample`).
 - `MediaDecodingError`: raised (a `ValueError`) for files that exist but cannot be decoded.
 """
 
@@ -263,7 +264,7 @@ def load_audio(
         path (`str` or `os.PathLike`):
             The audio or video file.
         sampling_rate (`int`, *optional*):
-            Resample to this rate (soxr, as the feature extractor does); defaults to the file's own rate.
+            Resample to this rate (soxr, as the feature extractor's default mode does); default: the file's own rate.
         mono (`bool`, *optional*, defaults to `True`):
             Mix the channels down to mono by their mean.
         start (`float`, *optional*), end (`float`, *optional*):
