@@ -102,6 +102,12 @@ class TvltConfig(PretrainedConfig):
         mae_use_cls_token (`bool`, *optional*, defaults to `True`):
             Whether the masked (MAE) encoder pass prepends the CLS token, as 4.40.2 does. The original research code
             runs it without the CLS token; set `False` to reproduce its reconstructions.
+        cls_mask_from_first_audio_patch (`bool`, *optional*, defaults to `False`):
+            Give the CLS token the padding flag of the first audio patch (in `audio_mask`) whenever video and audio are
+            both given, as the original research code did: when a clip starts with silence (its first patch all -1 in
+            the original preprocessing), CLS is hidden from the other tokens' attention. `tvlt convert` sets it for
+            original checkpoints. `False` keeps CLS always attendable (this package's fix of 4.40.2, which copied
+            the first video patch's flag).
 
     Example:
 
@@ -148,6 +154,7 @@ class TvltConfig(PretrainedConfig):
         use_classifier_pooler=False,
         classifier_layer_norm_eps=None,
         mae_use_cls_token=True,
+        cls_mask_from_first_audio_patch=False,
         **kwargs,
     ):
         if audio_mask_type not in _AUDIO_MASK_TYPE_ALIASES:
@@ -190,6 +197,10 @@ class TvltConfig(PretrainedConfig):
                 f"`decoder_hidden_size` ({decoder_hidden_size}) must be divisible by `decoder_num_attention_heads` "
                 f"({decoder_num_attention_heads})."
             )
+        if not isinstance(cls_mask_from_first_audio_patch, bool):
+            raise ValueError(
+                f"`cls_mask_from_first_audio_patch` must be True or False, got {cls_mask_from_first_audio_patch!r}."
+            )
         for name, value in (("pixel_mask_ratio", pixel_mask_ratio), ("audio_mask_ratio", audio_mask_ratio)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"`{name}` must be in [0, 1), got {value!r}.")
@@ -229,6 +240,7 @@ class TvltConfig(PretrainedConfig):
         self.use_classifier_pooler = use_classifier_pooler
         self.classifier_layer_norm_eps = classifier_layer_norm_eps
         self.mae_use_cls_token = mae_use_cls_token
+        self.cls_mask_from_first_audio_patch = cls_mask_from_first_audio_patch
 
         # checked before the base class sees it: depending on the 5.x release it raises a non-ValueError or nothing
         problem_type = kwargs.get("problem_type")

@@ -42,6 +42,8 @@ CLIP_KEYS = ("video", "audio", "sampling_rate", "start", "end")
 # at most 1024 spectrogram frames and pads (and masks) with -1.
 _ORIGINAL_MAX_AUDIO_FRAMES = 1024
 _ORIGINAL_AUDIO_PADDING_VALUE = -1.0
+# ... and always appends 1 to 16 frames of -1 (to the next multiple of 16) before that cut
+_ORIGINAL_TIME_PADDING = 16
 
 # Formats PIL opens that are videos rather than still images when they hold several frames.
 _ANIMATED_IMAGE_FORMATS = {"GIF", "PNG", "WEBP", "MPO", "TIFF"}
@@ -198,7 +200,10 @@ class TvltClipPreparer:
         )
         if config is not None:
             self.num_frames = min(self.num_frames, int(config.num_frames))
-            max_audio_frames = min(max_audio_frames, int(config.spectrogram_length))
+            model_frames = int(config.spectrogram_length)
+            if self.original_mode:  # real frames plus the original's padding must fit
+                model_frames = model_frames // _ORIGINAL_TIME_PADDING * _ORIGINAL_TIME_PADDING - 1
+            max_audio_frames = min(max_audio_frames, model_frames)
         hop_length = int(feature_extractor.hop_length)
         # A centred STFT of n samples has 1 + n // hop frames, of which the "transformers" preprocessing drops the
         # last. Aim half a hop inside the frame count, so that resampling (a few samples more or less) keeps it.

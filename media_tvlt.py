@@ -13,7 +13,8 @@ Public API (used by `TvltImageProcessor`, `TvltFeatureExtractor` and the `tvlt` 
   track.
 - `load_audio(path, ...) -> (waveform, sampling_rate)`: mono float32 waveform of an audio file or of a video's track.
 - `sample_frame_indices(total_num_frames, num_frames, allow_repeats)`: the frame sampling rule of both.
-- `resample_audio(waveform, orig_sampling_rate, target_sampling_rate)`: the resampler of the feature extractor.
+- `resample_audio(waveform, orig_sampling_rate, target_sampling_rate)`: the resampler of the feature extractor's
+  "transformers" mode (its "original" mode uses torchaudio's, `feature_extraction_tvlt.sinc_resample`).
 - `MediaDecodingError`: raised (a `ValueError`) for files that exist but cannot be decoded.
 """
 
@@ -263,7 +264,7 @@ def load_audio(
         path (`str` or `os.PathLike`):
             The audio or video file.
         sampling_rate (`int`, *optional*):
-            Resample to this rate (soxr, as the feature extractor does); defaults to the file's own rate.
+            Resample to this rate (soxr, as the feature extractor's default mode does); default: the file's own rate.
         mono (`bool`, *optional*, defaults to `True`):
             Mix the channels down to mono by their mean.
         start (`float`, *optional*), end (`float`, *optional*):
@@ -468,7 +469,9 @@ def _load_audio_with_soundfile(path: str, start, end, mono: bool):
     if data.shape[0] == 0:
         raise MediaDecodingError(f"{path}: no audio samples in the window [{start}, {end}) s.")
     waveform = data.T  # (channels, samples)
-    return (waveform.mean(axis=0) if mono else np.ascontiguousarray(waveform)), int(sampling_rate)
+    if mono:  # one channel is already mono: no copy (an hour of audio is 635 MB)
+        return (waveform[0] if waveform.shape[0] == 1 else waveform.mean(axis=0)), int(sampling_rate)
+    return np.ascontiguousarray(waveform), int(sampling_rate)
 
 
 # covers the decoder delay of AAC (2048 samples), MP3 (bit reservoir, a few frames) and Opus (80 ms) with margin

@@ -778,6 +778,18 @@ class TvltModel(TvltPreTrainedModel):
         len_keep = int(seq_len * (1 - self.config.audio_mask_ratio))
         return random_masking(embeddings, noise, len_keep, audio_mask)
 
+    def _cls_mask(self, pixel_values, audio_mask) -> torch.Tensor | None:
+        """`[B, 1]` padding flag of the CLS token under `config.cls_mask_from_first_audio_patch`, else `None`.
+
+        The original code builds its attention mask as `[first audio patch's flag, audio flags, video flags]` in the
+        one pass that has both modalities and a CLS token; its audio-only pass has no CLS token (and pools the first
+        audio patch) and it cannot run video alone, so there CLS stays attendable. The flag is the first patch's
+        before any MAE masking.
+        """
+        if not self.config.cls_mask_from_first_audio_patch or pixel_values is None or audio_mask is None:
+            return None
+        return audio_mask[:, :1].to(torch.float32)
+
     def _encoder_attention_mask(
         self, attention_mask: torch.Tensor | None, embeddings: torch.Tensor, implementation: str
     ) -> torch.Tensor | None:
@@ -858,6 +870,7 @@ class TvltModel(TvltPreTrainedModel):
             )
 
         modalities = []  # (embeddings [B, L, D], padding mask [B, L] or None) in sequence order: video, audio
+        cls_mask = self._cls_mask(pixel_values, audio_mask)
         pixel_label_masks = pixel_ids_restore = audio_label_masks = audio_ids_restore = None
         if pixel_values is not None:
             pixel_embeddings = self.pixel_embeddings(pixel_values)  # [B, Nv, D]
@@ -884,14 +897,16 @@ class TvltModel(TvltPreTrainedModel):
 
         attention_mask = None
         if any(mask is not None for _, mask in modalities):
-            # The CLS token is always attendable. (4.40.2 copied the first kept video patch's flag, which in a masked
-            # pass of a padded batch can be a padding patch.)
+            # The CLS token is always attendable (4.40.2 copied the first video patch's flag, which in a masked pass
+            # of a padded batch can be a padding patch), unless `cls_mask_from_first_audio_patch` asks for the
+            # original's rule.
             masks = [
                 mask.to(first.device, torch.float32) if mask is not None else first.new_ones(first.shape[:1] + e.shape[1:2], dtype=torch.float32)
                 for e, mask in modalities
             ]
             if use_cls:
-                masks.insert(0, first.new_ones((batch_size, 1), dtype=torch.float32))
+                cls_flag = first.new_ones((batch_size, 1), dtype=torch.float32) if cls_mask is None else cls_mask
+                masks.insert(0, cls_flag.to(first.device))
             attention_mask = torch.cat(masks, dim=1)  # [B, L]
 
         implementation = "eager" if output_attentions else config._attn_implementation

@@ -288,6 +288,8 @@ def original_config(state_dict: dict, layout: OriginalLayout, options: OriginalO
         qkv_bias="blocks.0.attn.qkv.bias" in state_dict,
         # the original MAE pass has no CLS token
         mae_use_cls_token=False,
+        # the original's joint pass gives CLS the first audio patch's padding flag
+        cls_mask_from_first_audio_patch=True,
         task_matching=layout.has_matching_head,
         task_mae=layout.has_decoder,
         architectures=[layout.architecture],

@@ -114,6 +114,24 @@ AUDIO_CASES = {
     "mosei_wav_as_is": {"audio": {"kind": "mosei"}, "kwargs": {"sampling_rate": 44100}},
 }
 
+# Clips shorter than one 16-frame audio patch (issue 9): 4.40.2 returned one patch of real and zero frames, masked as
+# real, down to one hop (512 samples at 44.1 kHz), and an empty spectrogram below. Written by
+# `scripts/reference_4402/make_short_audio_fixtures.py` to `short_audio.npz`; `kwargs` go to `__call__`.
+SHORT_AUDIO_CASES = {
+    **{
+        f"short_{length}": {"audio": {"seed": 40 + index, "lengths": [length]}, "kwargs": {"sampling_rate": 44100}}
+        for index, length in enumerate((512, 700, 1024, 1025, 2000, 4096, 8191))
+    },
+    "short_in_a_batch": {"audio": {"seed": 50, "lengths": [3000, 20000]}, "kwargs": {"sampling_rate": 44100}},
+    "short_padding_value": {
+        "audio": {"seed": 51, "lengths": [5000]},
+        "kwargs": {"sampling_rate": 44100},
+        "init": {"padding_value": -1.0},
+    },
+}
+# What 4.40.2 made of clips without a single frame left (the last STFT frame is dropped): lengths 2 to 511.
+EMPTY_AUDIO_LENGTHS = (2, 100, 511)
+
 # Processor cases (4.40.2 forwards `images` and `audio` to the sub-processors).
 PROCESSOR_CASES = {
     "video_and_audio": {

@@ -29,6 +29,7 @@ def test_defaults_are_4402s_tvlt_base():
     assert ours.use_classifier_pooler is False
     assert ours.classifier_layer_norm_eps is None
     assert ours.mae_use_cls_token is True
+    assert ours.cls_mask_from_first_audio_patch is False
 
 
 def test_full_4402_config_dict_loads_unchanged(tmp_path):
@@ -49,7 +50,13 @@ def test_4402_saved_configs_round_trip(case, tmp_path):
         assert getattr(config, field) == saved[field], field
     config.save_pretrained(tmp_path)
     again = TvltConfig.from_pretrained(tmp_path)
-    for field in MODEL_FIELDS + ["use_classifier_pooler", "classifier_layer_norm_eps", "mae_use_cls_token"]:
+    new_fields = [
+        "use_classifier_pooler",
+        "classifier_layer_norm_eps",
+        "mae_use_cls_token",
+        "cls_mask_from_first_audio_patch",
+    ]
+    for field in MODEL_FIELDS + new_fields:
         assert getattr(again, field) == getattr(config, field), field
 
 
@@ -78,6 +85,7 @@ def test_int_patch_size_means_square():
         (dict(image_patch_size=[16, 16, 3]), "image_patch_size"),
         (dict(num_frames=0), "num_frames"),
         (dict(problem_type="ranking"), "problem_type"),
+        (dict(cls_mask_from_first_audio_patch="yes"), "cls_mask_from_first_audio_patch"),
     ],
 )
 def test_invalid_values_raise_clear_errors(overrides, message):

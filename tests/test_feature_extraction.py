@@ -9,13 +9,23 @@ import pytest
 import soundfile
 import torch
 
-from _preprocessing_utils import AUDIO_CASES, FIXTURES_DIR, MOSEI_AUDIO, make_audio_input, stereo_tone, write_video
+from _preprocessing_utils import (
+    AUDIO_CASES,
+    EMPTY_AUDIO_LENGTHS,
+    FIXTURES_DIR,
+    MOSEI_AUDIO,
+    SHORT_AUDIO_CASES,
+    make_audio_input,
+    stereo_tone,
+    write_video,
+)
 from tvlt import feature_extraction_tvlt
-from tvlt.feature_extraction_tvlt import TvltFeatureExtractor
+from tvlt.feature_extraction_tvlt import TvltFeatureExtractor, sinc_resample
 from tvlt.media_tvlt import MediaDecodingError, load_audio, resample_audio
 
 
 REFERENCE = np.load(FIXTURES_DIR / "feature_extractor.npz")
+SHORT_REFERENCE = np.load(FIXTURES_DIR / "short_audio.npz")
 BEHAVIOUR_4402 = json.loads((FIXTURES_DIR / "behaviour_4402.json").read_text())
 SR = 44100
 
@@ -113,14 +123,34 @@ def test_empty_audio_is_a_clear_error():
         TvltFeatureExtractor()([noise(9000), np.zeros(0, np.float32)], sampling_rate=SR)
 
 
-@pytest.mark.parametrize("mode, shortest", [("transformers", 8192), ("original", 7680)])
-def test_audio_shorter_than_one_patch_is_a_clear_error(mode, shortest):
-    """4.40.2 padded a 2000-sample clip (3 frames) into a mostly empty 16-frame patch without a word."""
-    assert BEHAVIOUR_4402["short_clip"]["returns"] == [1, 1, 16, 128]
-    extractor = TvltFeatureExtractor(preprocessing_mode=mode)
-    assert extractor(noise(shortest), sampling_rate=SR)["audio_values"].shape[2] == 16
-    with pytest.raises(ValueError, match=f"too short.*less than one 16-frame audio patch.*{shortest} samples"):
-        extractor(noise(shortest - 1), sampling_rate=SR)
+@pytest.mark.parametrize("name", sorted(SHORT_AUDIO_CASES))
+def test_audio_shorter_than_one_patch_gives_the_output_of_4_40_2(name):
+    """4.40.2 padded a clip of 512 to 8191 samples (0.01-0.19 s) into one patch, masked as real; main raised "too
+    short" (issue 9)."""
+    case = SHORT_AUDIO_CASES[name]
+    extractor = TvltFeatureExtractor(**case.get("init", {}))
+    outputs = extractor(make_audio_input(case["audio"]), return_tensors="np", **case["kwargs"])
+    for key in ("audio_values", "audio_mask"):
+        reference = SHORT_REFERENCE[f"{name}/{key}"]
+        assert outputs[key].shape == reference.shape, key
+        np.testing.assert_allclose(outputs[key], reference, rtol=0, atol=1e-5, err_msg=f"{name}/{key}")
+
+
+@pytest.mark.parametrize("length", EMPTY_AUDIO_LENGTHS)
+def test_audio_without_a_spectrogram_frame_is_a_clear_error(length):
+    """Below one hop, 4.40.2 returned an empty spectrogram (0 frames), which no model takes: a clear error instead."""
+    assert SHORT_REFERENCE[f"empty_{length}/shape"].tolist() == [1, 1, 0, 128]
+    with pytest.raises(
+        ValueError, match=f"too short: {length} samples at 44100 Hz give no spectrogram frame.*at least 512 samples"
+    ):
+        TvltFeatureExtractor()(noise(length), sampling_rate=SR)
+
+
+def test_original_mode_takes_any_clip_like_the_original():
+    """The original keeps the last STFT frame, so a single sample still gives a frame (silent after the DC removal,
+    so its patch is masked); see test_original_pipeline.py for its values."""
+    outputs = TvltFeatureExtractor(preprocessing_mode="original")(noise(1), sampling_rate=SR, return_tensors="np")
+    assert outputs["audio_values"].shape == (1, 1, 16, 128) and outputs["audio_mask"].sum() == 0
 
 
 def test_a_batch_is_one_vectorised_pass(monkeypatch):
@@ -142,7 +172,9 @@ def test_a_batch_is_one_vectorised_pass(monkeypatch):
 def test_long_audio_is_processed_in_bounded_chunks(monkeypatch):
     calls = []
     real_rfft = feature_extraction_tvlt._rfft
-    monkeypatch.setattr(feature_extraction_tvlt, "_rfft", lambda frames: calls.append(len(frames)) or real_rfft(frames))
+    monkeypatch.setattr(
+        feature_extraction_tvlt, "_rfft", lambda frames: calls.append(len(frames)) or real_rfft(frames)
+    )
     TvltFeatureExtractor()(noise(44100 * 30), sampling_rate=SR)
     assert max(calls) <= feature_extraction_tvlt._FRAMES_PER_CHUNK and sum(calls) >= 30 * SR // 512
 
@@ -192,7 +224,7 @@ def test_original_mode_on_the_mosei_clip_matches_librosa():
     extractor = TvltFeatureExtractor(preprocessing_mode="original")
     outputs = extractor(str(MOSEI_AUDIO), return_tensors="np")  # 16 kHz file: resampled to 44.1 kHz
     waveform, rate = soundfile.read(MOSEI_AUDIO, dtype="float32")
-    reference = original_reference(resample_audio(waveform, rate, SR))
+    reference = original_reference(sinc_resample(waveform, rate, SR))  # the original's resampler (torchaudio's)
     values = outputs["audio_values"][0, 0]
     assert reference.shape[0] == 425 and values.shape == (432, 128)
     np.testing.assert_allclose(values[:425], reference, rtol=0, atol=1e-5)
@@ -295,7 +327,7 @@ def test_save_and_load_keep_the_settings(tmp_path):
     extractor = TvltFeatureExtractor(preprocessing_mode="original", spectrogram_length=512, padding_value=-0.5)
     extractor.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
-    assert saved["preprocessing_mode"] == "original" and "hop_length" not in saved and "freq_len" not in saved
+    assert saved["preprocessing_mode"] == "original" and saved["hop_length"] == 512 and "freq_len" not in saved
     reloaded = TvltFeatureExtractor.from_pretrained(tmp_path)
     assert reloaded.to_dict() == extractor.to_dict()
     assert (reloaded.hop_length, reloaded.freq_len, reloaded.mel_filters.shape) == (512, 8, (128, 1025))
@@ -312,3 +344,25 @@ def test_legacy_config_hop_length_survives_reloading():
 def test_from_pretrained_applies_settings_missing_from_a_legacy_config():
     extractor = TvltFeatureExtractor.from_pretrained(FIXTURES_DIR / "legacy_4402", preprocessing_mode="original")
     assert extractor.preprocessing_mode == "original"
+
+
+def test_hop_length_is_saved_and_a_different_one_is_refused(tmp_path):
+    """4.40.2 saved `hop_length` (512) but replaced a `hop_length=` argument by `sampling_rate // 86` without a word;
+    main dropped it from the saved config (issue 9). The hop follows from the two settings: a value that agrees is
+    accepted (4.40.2's configs), another is refused with the ratio that gives it."""
+    assert int(SHORT_REFERENCE["hop_length_256/hop_length"]) == 512  # 4.40.2 ignored the argument
+    assert TvltFeatureExtractor(hop_length=512).hop_length == 512
+    assert TvltFeatureExtractor(sampling_rate=22050, hop_length=256).hop_length == 256
+    with pytest.raises(ValueError, match=r"`hop_length` \(256\).*44100 // 86 = 512.*hop_length_to_sampling_rate=172"):
+        TvltFeatureExtractor(hop_length=256)
+    with pytest.raises(ValueError, match="no integer `hop_length_to_sampling_rate` gives a hop of 500 samples"):
+        TvltFeatureExtractor(hop_length=500)
+    with pytest.raises(ValueError, match="hop_length"):
+        TvltFeatureExtractor(hop_length=0)
+    assert TvltFeatureExtractor(hop_length_to_sampling_rate=172).hop_length == 256
+
+    TvltFeatureExtractor().save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "preprocessor_config.json").read_text())["hop_length"] == 512
+    assert TvltFeatureExtractor.from_pretrained(tmp_path, sampling_rate=22050).hop_length == 22050 // 86
+    with pytest.raises(ValueError, match="hop_length"):
+        TvltFeatureExtractor.from_pretrained(tmp_path, hop_length=256)

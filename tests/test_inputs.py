@@ -9,6 +9,7 @@ from tvlt import feature_extraction_tvlt
 from tvlt.inputs_tvlt import (
     _ORIGINAL_AUDIO_PADDING_VALUE,
     _ORIGINAL_MAX_AUDIO_FRAMES,
+    _ORIGINAL_TIME_PADDING,
     AudioVisualClip,
     TvltClipPreparer,
     TvltDataCollator,
@@ -138,6 +139,7 @@ def test_from_processor_pads_like_the_feature_extractor():
 def test_the_restated_constants_agree_with_the_feature_extractor():
     assert _ORIGINAL_MAX_AUDIO_FRAMES == feature_extraction_tvlt.ORIGINAL_MAX_FRAMES
     assert _ORIGINAL_AUDIO_PADDING_VALUE == feature_extraction_tvlt.ORIGINAL_PADDING_VALUE
+    assert _ORIGINAL_TIME_PADDING == feature_extraction_tvlt.ORIGINAL_TIME_PADDING
 
 
 @pytest.mark.parametrize("mode", ["transformers", "original"])

@@ -228,6 +228,45 @@ def test_cls_token_stays_attendable_in_masked_pass():
     assert_close_rel(out.last_hidden_state, expected, tol=1e-5)
 
 
+def test_cls_token_stays_attendable_in_unmasked_pass():
+    """4.40.2's unmasked pass gives CLS the padding flag of the first video patch. With the image processor's masks
+    that patch is always real (the first frame is), so nothing changes; a mask whose first patch is padding (an
+    all-black patch in the original preprocessing mode, or a hand-made mask) hid CLS in 4.40.2, and does not here.
+    (scripts/reference_4402/measure_cls_flag.py measures both against 4.40.2 itself.)"""
+    config = tiny_config()
+    model = TvltModel(config).eval()
+    inputs = tiny_inputs(config)
+    pixel_mask, audio_mask = padded_masks(config)
+
+    def encoder_with_cls_flag(pixel_mask, cls_flag):  # the pass computed by hand with a given CLS flag
+        sequence = torch.cat(
+            [
+                model.cls_embedding.expand(2, -1, -1),
+                model.pixel_embeddings(inputs["pixel_values"]),
+                model.audio_embeddings(inputs["audio_values"]),
+            ],
+            1,
+        )
+        mask = torch.cat([cls_flag, pixel_mask, audio_mask], 1)
+        hidden = sequence
+        for layer in model.encoder.layer:
+            hidden, _ = layer(hidden, (1 - mask[:, None, None, :]) * torch.finfo(torch.float32).min, "eager")
+        return model.layernorm(hidden)
+
+    with torch.no_grad():
+        out = model(**inputs, pixel_mask=pixel_mask, audio_mask=audio_mask).last_hidden_state
+        assert pixel_mask[:, 0].eq(1).all()  # processor batches: 4.40.2's flag is 1 too
+        assert_close_rel(out, encoder_with_cls_flag(pixel_mask, pixel_mask[:, :1]), tol=1e-5)
+
+        first_patch_padding = pixel_mask.clone()
+        first_patch_padding[0, 0] = 0
+        out = model(**inputs, pixel_mask=first_patch_padding, audio_mask=audio_mask).last_hidden_state
+        assert_close_rel(out, encoder_with_cls_flag(first_patch_padding, torch.ones(2, 1)), tol=1e-5)
+        rule_4402 = encoder_with_cls_flag(first_patch_padding, first_patch_padding[:, :1])
+    assert (out[0] - rule_4402[0]).abs().max() > 1e-3
+    assert_close_rel(out[1], rule_4402[1], tol=1e-5)
+
+
 def test_non_square_video_patches_in_pretraining():
     """4.40.2 sizes the video MAE head as `image_patch_size[0] ** 2 * channels`, so non-square patches crash."""
     config = tiny_config(image_patch_size=[8, 4])
