@@ -314,11 +314,15 @@ def write_video(
 
 
 class DecodeCounter:
-    """Wraps `av.open` so that a test can count the frames a reader decodes (`frames` by path)."""
+    """Wraps `av.open` so that a test can count the frames a reader decodes (`frames` by path, `timestamps` the pts of
+    each decoded frame by path). Past `budget` decoded frames of one file it raises `DecodeBudgetExceeded`, so that a
+    reader that decodes without end fails instead of hanging the test."""
 
-    def __init__(self, av_module):
+    def __init__(self, av_module, budget: int | None = None):
         self._open = av_module.open
+        self.budget = budget
         self.frames: dict[str, int] = {}
+        self.timestamps: dict[str, list] = {}
 
     def __call__(self, path, *args, **kwargs):
         return _CountingContainer(self._open(path, *args, **kwargs), self, str(path))
@@ -340,5 +344,12 @@ class _CountingContainer:
     def decode(self, *args, **kwargs):
         for frame in self._container.decode(*args, **kwargs):
             if frame.__class__.__name__ == "VideoFrame":
-                self._counter.frames[self._path] = self._counter.frames.get(self._path, 0) + 1
+                count = self._counter.frames[self._path] = self._counter.frames.get(self._path, 0) + 1
+                self._counter.timestamps.setdefault(self._path, []).append(frame.pts)
+                if self._counter.budget is not None and count > self._counter.budget:
+                    raise DecodeBudgetExceeded(f"{self._path}: more than {self._counter.budget} frames decoded")
             yield frame
+
+
+class DecodeBudgetExceeded(Exception):
+    pass
