@@ -35,6 +35,7 @@ from .media_tvlt import (
     check_media_file,
     describe_window,
     format_seconds,
+    has_audio_track,
     is_path,
     load_audio,
     read_video,
@@ -267,7 +268,7 @@ class TvltClipPreparer:
         try:
             inputs.update(self._window_audio_inputs(audio, sampling_rate, start, audio_end, source))
         except ClipAudioError:
-            if clip.audio is None and not _has_audio_track(clip.video):
+            if clip.audio is None and not has_audio_track(clip.video):
                 raise MissingAudioError(
                     f"{clip.video}: the video has no audio track; give the audio separately, e.g. "
                     "{'video': path, 'audio': 'speech.wav'}."
@@ -435,19 +436,6 @@ class TvltDataCollator:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------------
-
-
-def _has_audio_track(path: str) -> bool:
-    """Whether the container has an audio stream; `True` when that cannot be told (the decoder's error says more)."""
-    try:  # PyAV is optional: transformers refuses remote code whose imports outside `try` are not installed
-        import av
-    except ImportError:
-        return True
-    try:
-        with av.open(path) as container:
-            return bool(container.streams.audio)
-    except av.error.FFmpegError:
-        return True
 
 
 def _still_image_format(path: str) -> str | None:

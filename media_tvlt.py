@@ -14,6 +14,7 @@ Public API (used by `TvltImageProcessor`, `TvltFeatureExtractor` and the `tvlt` 
   track.
 - `load_audio(path, ...) -> (waveform, sampling_rate)`: mono float32 waveform of an audio file or of a video's track.
 - `sample_frame_indices(total_num_frames, num_frames, allow_repeats)`: the frame sampling rule of both.
+- `has_audio_track(path)`: whether a file has sound (a video file given alone brings its own audio track).
 - `check_media_file(path, kind)`, `check_window(start, end)`: the checks of both, as one-line errors;
   `describe_window`/`format_seconds` write windows and times in messages (to the millisecond).
 - `resample_audio(waveform, orig_sampling_rate, target_sampling_rate)`: the resampler of the feature extractor.
@@ -133,6 +134,20 @@ def describe_window(start: float | None, end: float | None) -> str:
     """`[start s, end s)` for messages, `end` being the end of the file when `None`."""
     last = "the end" if end is None else f"{format_seconds(end)} s"
     return f"[{format_seconds(start or 0)} s, {last})"
+
+
+def has_audio_track(path: PathLike) -> bool:
+    """Whether a media file has an audio stream; `True` when that cannot be told (no PyAV, a file it cannot open:
+    the decoder's own error says more then)."""
+    try:  # PyAV is optional: transformers refuses remote code whose imports outside `try` are not installed
+        import av
+    except ImportError:
+        return True
+    try:
+        with av.open(os.fspath(path)) as container:
+            return bool(container.streams.audio)
+    except (av.error.FFmpegError, OSError):
+        return True
 
 
 def sample_frame_indices(total_num_frames: int, num_frames: int | None, allow_repeats: bool = False) -> np.ndarray:
@@ -667,6 +682,7 @@ __all__ = [
     "check_window",
     "describe_window",
     "format_seconds",
+    "has_audio_track",
     "is_path",
     "load_audio",
     "read_video",
