@@ -390,6 +390,8 @@ def check_media_file(path: PathLike, kind: str) -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"A media path must be a str or os.PathLike, got {type(path).__name__}.")
     path = os.fspath(path)
+    if not path:
+        raise FileNotFoundError(f"The {kind} path is empty; expected {_EXPECTED_FILES[kind]}.")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a directory; expected {_EXPECTED_FILES[kind]}.")
     if not os.path.isfile(path):
