@@ -23,7 +23,6 @@ Public API (used by `TvltImageProcessor`, `TvltFeatureExtractor` and the `tvlt` 
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from dataclasses import dataclass
@@ -253,14 +252,28 @@ def _read_video(av, path: str, num_frames, allow_repeats: bool, start, end, with
         if not fps:
             raise MediaDecodingError(f"{path}: cannot determine the frame rate of the video stream.")
         timing = _StreamTiming(stream, Fraction(fps))
-        declared_num_frames = stream.frames or _count_packets(av, container, stream)
+        declared_num_frames = stream.frames  # 0 when the header gives none (Matroska, WebM)
+        if declared_num_frames:
+            total_num_frames = declared_num_frames
+            if not _data_reaches(av, path, stream, timing, declared_num_frames - 1):
+                # The header's length runs past the data (an interrupted download): its last packet says where the
+                # data ends, so that a window's frames and the reported length are those of the decodable part.
+                total_num_frames = max(1, min(declared_num_frames, _count_packets(av, container, stream, timing)))
+        else:
+            estimate = _frames_from_duration(container, stream, timing.fps)
+            if (
+                estimate
+                and end is not None
+                and end * timing.fps < estimate - timing.fps
+                and _data_reaches(av, path, stream, timing, estimate - 1)
+            ):
+                # a window well inside the declared duration needs no exact count, which reads the whole file
+                declared_num_frames = estimate
+            else:
+                declared_num_frames = _count_packets(av, container, stream)
+            total_num_frames = declared_num_frames
         if declared_num_frames < 1:
             raise MediaDecodingError(f"{path}: the video stream has no frames.")
-        total_num_frames = declared_num_frames
-        if stream.frames and not _has_packet_at(av, path, stream, timing.pts_of(declared_num_frames - 1)):
-            # The header's frame count runs past the data (an interrupted download): its last packet says where the
-            # data ends, so that a window's frames and the reported length are those of the decodable part.
-            total_num_frames = max(1, min(declared_num_frames, _count_packets(av, container, stream, timing)))
 
         for _ in range(_MAX_DECODE_PASSES):
             first, stop = _window_frame_range(start, end, total_num_frames, timing.fps, path)
@@ -462,16 +475,32 @@ def _count_packets(av, container, stream, timing: _StreamTiming | None = None) -
     return count if timing is None else last_index + 1
 
 
-def _has_packet_at(av, path: str, stream, pts: int) -> bool:
-    """Whether the file holds the packet the container index places at `pts` (of any frame): a truncated file's index
-    points past its data. One seek and one packet read, on a container of its own."""
+def _data_reaches(av, path: str, stream, timing: _StreamTiming, index: int) -> bool:
+    """Whether the file holds a packet of the video stream at or after frame `index`: a truncated file's header says
+    more than its data holds. One seek and the packets from where it lands (one for an mp4 index, up to a group of
+    pictures in Matroska), on a container of its own."""
     try:
         with av.open(path) as container:
             own_stream = container.streams[stream.index]
-            container.seek(pts, stream=own_stream, backward=True, any_frame=True)
-            return any(packet.size > 0 for packet in itertools.islice(container.demux(own_stream), 4))
+            container.seek(timing.pts_of(index), stream=own_stream, backward=True, any_frame=True)
+            for packet in container.demux(own_stream):
+                timestamp = packet.pts if packet.pts is not None else packet.dts
+                if packet.size > 0 and timestamp is not None and timing.index_of(timestamp) >= index - 1:
+                    return True
     except (av.error.FFmpegError, OSError):
-        return False
+        pass
+    return False
+
+
+def _frames_from_duration(container, stream, fps: Fraction) -> int | None:
+    """Frames the header's duration of the video stream (or of the whole file) holds at `fps`; `None` if unknown."""
+    if stream.duration:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / 1_000_000 - float((stream.start_time or 0) * stream.time_base)
+    else:
+        return None
+    return max(0, math.floor(seconds * fps))
 
 
 class _SeekProbe:

@@ -18,6 +18,7 @@ from _preprocessing_utils import (
     index_of_frame,
     mosei_frames,
     stereo_tone,
+    write_long_clip,
     write_video,
 )
 from tvlt.media_tvlt import (
@@ -389,6 +390,54 @@ class TestLongGroupsOfPictures:
         # from the one keyframe up to the last target (and the B-frames the decoder holds back), each frame once
         assert counter.frames[str(path)] <= 379 + 3
         assert max(collections.Counter(counter.timestamps[str(path)]).values()) == 1
+
+
+@pytest.fixture(scope="module")
+def minute(tmp_path_factory):
+    return write_long_clip(tmp_path_factory.mktemp("long") / "minute.mp4", 60)
+
+
+@pytest.fixture(scope="module")
+def minute_mkv(tmp_path_factory):
+    return write_long_clip(tmp_path_factory.mktemp("long") / "minute.mkv", 60)
+
+
+class TestWindowsOfLongFiles:
+    """Only the window is decoded: `tvlt predict --start 3500 --end 3501` on a one-hour video once decoded its audio
+    from 0 (1.2 GB, 11.6 s). benchmarks/bench_long_window.py measures the hour; here a minute, counting packets."""
+
+    def test_the_audio_of_a_window_decodes_only_the_window_and_its_pre_roll(self, minute, decode_counter):
+        waveform, rate = load_audio(minute, start=50.0, end=51.0)
+        assert waveform.shape == (44100,) and rate == 44100
+        # AAC packets hold 1024 samples: the window (43 packets) and the 0.5 s pre-roll, not the 2584 of the track
+        assert decode_counter.audio_packets[str(minute)] < 2 * 44100 / 1024
+
+    def test_the_frames_of_a_window_decode_only_from_the_keyframe_before_it(self, minute, decode_counter):
+        decoded = read_video(minute, 8, start=50.0, end=51.0)
+        assert decoded.frame_indices.tolist() == [1500, 1503, 1507, 1511, 1515, 1518, 1522, 1526]
+        assert decode_counter.frames[str(minute)] <= 1526 - 1500 + 1  # keyframes every 2 s: 1500 is one
+
+    def test_a_window_of_a_file_without_a_frame_count_reads_only_the_window(self, minute_mkv, monkeypatch):
+        """Matroska declares no frame count: counting the packets read the whole file for any window."""
+        images, _ = decode_everything(minute_mkv)
+        decode_counter = DecodeCounter(av)
+        monkeypatch.setattr(av, "open", decode_counter)
+        decoded = read_video(minute_mkv, 8, start=50.0, end=51.0)
+        np.testing.assert_array_equal(decoded.frames, np.stack([images[index] for index in decoded.frame_indices]))
+        assert decoded.total_num_frames == len(images) == 1800
+        assert decode_counter.video_packets[str(minute_mkv)] < 2 * 60  # a group of pictures, not the 1800 packets
+        read_video(minute_mkv, 8)  # the whole file is sampled over its exact frame count
+        assert decode_counter.video_packets[str(minute_mkv)] > 1800
+
+    def test_the_clip_preparer_reads_only_the_window(self, minute, decode_counter):
+        from _av_toys import tiny_processor
+        from conftest import tiny_config
+
+        from tvlt.inputs_tvlt import AudioVisualClip, TvltClipPreparer
+
+        TvltClipPreparer(tiny_processor(), tiny_config())(AudioVisualClip(video=str(minute), start=50.0))
+        assert decode_counter.audio_packets[str(minute)] < 2 * 44100 / 1024
+        assert decode_counter.frames[str(minute)] <= 30
 
 
 class TestLoadAudio:
