@@ -74,7 +74,9 @@ def check_clip_arguments(args: argparse.Namespace) -> dict:
             raise CommandError(f"--audio {error}") from None
     try:
         check_window(args.start, args.end, "--start/--end")
-    except ValueError:
+    except ValueError as error:
+        if args.start is None or args.end is None or args.end > args.start:  # not the order: inf, nan
+            raise CommandError(str(error)) from None
         raise CommandError(f"--end ({args.end}) must be after --start ({args.start}).") from None
     clip = {"video": args.video, "start": args.start, "end": args.end}
     if args.audio is not None:
