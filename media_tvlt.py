@@ -255,7 +255,7 @@ def _read_video(av, path: str, num_frames, allow_repeats: bool, start, end, with
         declared_num_frames = stream.frames  # 0 when the header gives none (Matroska, WebM)
         if declared_num_frames:
             total_num_frames = declared_num_frames
-            if not _data_reaches(av, path, stream, timing, declared_num_frames - 1):
+            if not _data_reaches(av, path, stream, timing, declared_num_frames - 1, slack=None):
                 # The header's length runs past the data (an interrupted download): its last packet says where the
                 # data ends, so that a window's frames and the reported length are those of the decodable part.
                 total_num_frames = max(1, min(declared_num_frames, _count_packets(av, container, stream, timing)))
@@ -265,7 +265,7 @@ def _read_video(av, path: str, num_frames, allow_repeats: bool, start, end, with
                 estimate
                 and end is not None
                 and end * timing.fps < estimate - timing.fps
-                and _data_reaches(av, path, stream, timing, estimate - 1)
+                and _data_reaches(av, path, stream, timing, estimate - 1, slack=math.ceil(timing.fps))
             ):
                 # a window well inside the declared duration needs no exact count, which reads the whole file
                 declared_num_frames = estimate
@@ -475,18 +475,20 @@ def _count_packets(av, container, stream, timing: _StreamTiming | None = None) -
     return count if timing is None else last_index + 1
 
 
-def _data_reaches(av, path: str, stream, timing: _StreamTiming, index: int) -> bool:
-    """Whether the file holds a packet of the video stream at or after frame `index`: a truncated file's header says
-    more than its data holds. One seek and the packets from where it lands (one for an mp4 index, up to a group of
-    pictures in Matroska), on a container of its own."""
+def _data_reaches(av, path: str, stream, timing: _StreamTiming, index: int, slack: int | None) -> bool:
+    """Whether the file's data reaches frame `index`, where a truncated file's header says it ends: after a seek
+    there, a packet of the video stream exists (`slack=None`: for sample-exact indexes, mp4 and the like, whose seek
+    lands on that very frame however long the last frames last) or one at most `slack` frames before it (indexes of
+    keyframes only, Matroska: the packets up to it are read). On a container of its own."""
     try:
         with av.open(path) as container:
             own_stream = container.streams[stream.index]
             container.seek(timing.pts_of(index), stream=own_stream, backward=True, any_frame=True)
             for packet in container.demux(own_stream):
                 timestamp = packet.pts if packet.pts is not None else packet.dts
-                if packet.size > 0 and timestamp is not None and timing.index_of(timestamp) >= index - 1:
-                    return True
+                if packet.size > 0 and timestamp is not None:
+                    if slack is None or timing.index_of(timestamp) >= index - slack:
+                        return True
     except (av.error.FFmpegError, OSError):
         pass
     return False
