@@ -252,54 +252,10 @@ def _read_video(av, path: str, num_frames, allow_repeats: bool, start, end, with
         if not fps:
             raise MediaDecodingError(f"{path}: cannot determine the frame rate of the video stream.")
         timing = _StreamTiming(stream, Fraction(fps))
-        declared_num_frames = stream.frames  # 0 when the header gives none (Matroska, WebM)
-        if declared_num_frames:
-            total_num_frames = declared_num_frames
-            if not _data_reaches(av, path, stream, timing, declared_num_frames - 1, slack=None):
-                # The header's length runs past the data (an interrupted download): its last packet says where the
-                # data ends, so that a window's frames and the reported length are those of the decodable part.
-                total_num_frames = max(1, min(declared_num_frames, _count_packets(av, container, stream, timing)))
-        else:
-            estimate = _frames_from_duration(container, stream, timing.fps)
-            if (
-                estimate
-                and end is not None
-                and end * timing.fps < estimate - timing.fps
-                and _data_reaches(av, path, stream, timing, estimate - 1, slack=math.ceil(timing.fps))
-            ):
-                # a window well inside the declared duration needs no exact count, which reads the whole file
-                declared_num_frames = estimate
-            else:
-                declared_num_frames = _count_packets(av, container, stream)
-            total_num_frames = declared_num_frames
-        if declared_num_frames < 1:
-            raise MediaDecodingError(f"{path}: the video stream has no frames.")
-
-        for _ in range(_MAX_DECODE_PASSES):
-            first, stop = _window_frame_range(start, end, total_num_frames, timing.fps, path)
-            indices = first + sample_frame_indices(stop - first, num_frames, allow_repeats)
-            targets = np.unique(indices)
-            decoded, data_end = _decode_frames_at(av, container, stream, timing, targets, path)
-            if len(decoded) == len(targets):
-                break
-            # The data ends before the declared length. Where decoding broke off tells where it really ends; when a
-            # seek found nothing at all, the last packet in the file does. Then sample again within that.
-            if data_end is None:
-                data_end = _count_packets(av, container, stream, timing)
-            total_num_frames = min(total_num_frames - 1, data_end)
-            if total_num_frames < 1:
-                raise MediaDecodingError(f"{path}: no video frame can be decoded.")
-        else:
-            missing = sorted(set(targets.tolist()) - set(decoded))
-            raise MediaDecodingError(f"{path}: the video frames {missing} cannot be decoded.")
-        if total_num_frames < declared_num_frames:
-            logger.warning(
-                f"{path}: the container declares {declared_num_frames} video frames "
-                f"({declared_num_frames / float(timing.fps):.1f} s) but its data ends after about {total_num_frames} "
-                f"({total_num_frames / float(timing.fps):.1f} s); the file is probably truncated. Frames were sampled "
-                "from the decodable part only."
+        with _SeekProbe(av, path, stream, timing) as probe:
+            frames, indices, total_num_frames = _decode_window(
+                av, path, container, stream, timing, probe, num_frames, allow_repeats, start, end
             )
-        frames = np.stack([decoded[int(index)] for index in indices])
 
     audio, audio_sampling_rate = None, None
     if with_audio is not False:
@@ -319,6 +275,58 @@ def _read_video(av, path: str, num_frames, allow_repeats: bool, start, end, with
         audio_sampling_rate=audio_sampling_rate,
         path=path,
     )
+
+
+def _decode_window(av, path, container, stream, timing, probe, num_frames, allow_repeats, start, end):
+    """`(frames (T, H, W, 3) uint8, their indices, the decodable frame count)` of the window `[start, end)`."""
+    declared_num_frames = stream.frames  # 0 when the header gives none (Matroska, WebM)
+    if declared_num_frames:
+        total_num_frames = declared_num_frames
+        if not probe.reaches(declared_num_frames - 1, slack=None):
+            # The header's length runs past the data (an interrupted download): its last packet says where the
+            # data ends, so that a window's frames and the reported length are those of the decodable part.
+            total_num_frames = max(1, min(declared_num_frames, _count_packets(av, container, stream, timing)))
+    else:
+        estimate = _frames_from_duration(container, stream, timing.fps)
+        if (
+            estimate
+            and end is not None
+            and end * timing.fps < estimate - timing.fps
+            and probe.reaches(estimate - 1, slack=math.ceil(timing.fps))
+        ):
+            # a window well inside the declared duration needs no exact count, which reads the whole file
+            declared_num_frames = estimate
+        else:
+            declared_num_frames = _count_packets(av, container, stream)
+        total_num_frames = declared_num_frames
+    if declared_num_frames < 1:
+        raise MediaDecodingError(f"{path}: the video stream has no frames.")
+
+    for _ in range(_MAX_DECODE_PASSES):
+        first, stop = _window_frame_range(start, end, total_num_frames, timing.fps, path)
+        indices = first + sample_frame_indices(stop - first, num_frames, allow_repeats)
+        targets = np.unique(indices)
+        decoded, data_end = _decode_frames_at(av, container, stream, timing, targets, probe)
+        if len(decoded) == len(targets):
+            break
+        # The data ends before the declared length. Where decoding broke off tells where it really ends; when a
+        # seek found nothing at all, the last packet in the file does. Then sample again within that.
+        if data_end is None:
+            data_end = _count_packets(av, container, stream, timing)
+        total_num_frames = min(total_num_frames - 1, data_end)
+        if total_num_frames < 1:
+            raise MediaDecodingError(f"{path}: no video frame can be decoded.")
+    else:
+        missing = sorted(set(targets.tolist()) - set(decoded))
+        raise MediaDecodingError(f"{path}: the video frames {missing} cannot be decoded.")
+    if total_num_frames < declared_num_frames:
+        logger.warning(
+            f"{path}: the container declares {declared_num_frames} video frames "
+            f"({declared_num_frames / float(timing.fps):.1f} s) but its data ends after about {total_num_frames} "
+            f"({total_num_frames / float(timing.fps):.1f} s); the file is probably truncated. Frames were sampled "
+            "from the decodable part only."
+        )
+    return np.stack([decoded[int(index)] for index in indices]), indices, total_num_frames
 
 
 def load_audio(
@@ -475,25 +483,6 @@ def _count_packets(av, container, stream, timing: _StreamTiming | None = None) -
     return count if timing is None else last_index + 1
 
 
-def _data_reaches(av, path: str, stream, timing: _StreamTiming, index: int, slack: int | None) -> bool:
-    """Whether the file's data reaches frame `index`, where a truncated file's header says it ends: after a seek
-    there, a packet of the video stream exists (`slack=None`: for sample-exact indexes, mp4 and the like, whose seek
-    lands on that very frame however long the last frames last) or one at most `slack` frames before it (indexes of
-    keyframes only, Matroska: the packets up to it are read). On a container of its own."""
-    try:
-        with av.open(path) as container:
-            own_stream = container.streams[stream.index]
-            container.seek(timing.pts_of(index), stream=own_stream, backward=True, any_frame=True)
-            for packet in container.demux(own_stream):
-                timestamp = packet.pts if packet.pts is not None else packet.dts
-                if packet.size > 0 and timestamp is not None:
-                    if slack is None or timing.index_of(timestamp) >= index - slack:
-                        return True
-    except (av.error.FFmpegError, OSError):
-        pass
-    return False
-
-
 def _frames_from_duration(container, stream, fps: Fraction) -> int | None:
     """Frames the header's duration of the video stream (or of the whole file) holds at `fps`; `None` if unknown."""
     if stream.duration:
@@ -506,16 +495,43 @@ def _frames_from_duration(container, stream, fps: Fraction) -> int | None:
 
 
 class _SeekProbe:
-    """Where a seek of the video stream lands, found on a second demuxer of the same file (reading packets only, no
-    decoding), so that the decoder seeks only when that skips frames it has not decoded yet."""
+    """What lies where a seek of the video stream lands, found on a second demuxer of the same file (reading packets
+    only, no decoding): where decoding would start (so that the decoder seeks only when that skips frames it has not
+    decoded yet), and whether the data reaches the end the header declares. Opened at first use."""
 
     def __init__(self, av, path: str, stream, timing: _StreamTiming):
         self._av, self._path, self._stream_index, self._timing = av, path, stream.index, timing
         self._container = None
 
-    def close(self) -> None:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
         if self._container is not None:
             self._container.close()
+
+    def _seek(self, pts: int, any_frame: bool):
+        if self._container is None:
+            self._container = self._av.open(self._path)
+        stream = self._container.streams[self._stream_index]
+        self._container.seek(pts, stream=stream, backward=True, any_frame=any_frame)
+        return self._container.demux(stream)
+
+    def reaches(self, index: int, slack: int | None) -> bool:
+        """Whether the file's data reaches frame `index`, where a truncated file's header says it ends: after a seek
+        there, a packet of the video stream exists (`slack=None`: for sample-exact indexes, mp4 and the like, whose
+        seek lands on that very frame however long the last frames last) or one at most `slack` frames before it
+        (indexes of keyframes only, Matroska: the packets up to it are read)."""
+        try:
+            for packet in self._seek(self._timing.pts_of(index), any_frame=True):
+                timestamp = packet.pts if packet.pts is not None else packet.dts
+                if (packet.size > 0 and timestamp is not None) and (
+                    slack is None or self._timing.index_of(timestamp) >= index - slack
+                ):
+                    return True
+        except (self._av.error.FFmpegError, OSError):
+            pass
+        return False
 
     def landing(self, pts: int, target: int) -> int | None:
         """Index of the keyframe from which decoding starts after `seek(pts)`, or `None` when that seek reaches no
@@ -523,11 +539,8 @@ class _SeekProbe:
         seek)."""
         av = self._av
         try:
-            if self._container is None:
-                self._container = av.open(self._path)
-            stream = self._container.streams[self._stream_index]
-            self._container.seek(pts, stream=stream, backward=True, any_frame=False)
-            for count, packet in enumerate(self._container.demux(stream)):
+            packets = self._seek(pts, any_frame=False)
+            for count, packet in enumerate(packets):
                 timestamp = packet.pts if packet.pts is not None else packet.dts
                 if timestamp is None or packet.size == 0:
                     continue
@@ -543,7 +556,7 @@ class _SeekProbe:
         return None
 
 
-def _decode_frames_at(av, container, stream, timing: _StreamTiming, targets: np.ndarray, path: str):
+def _decode_frames_at(av, container, stream, timing: _StreamTiming, targets: np.ndarray, probe: _SeekProbe):
     """Decode the frames at the sorted unique `targets`, each frame of the file at most once (but a few B-frames
     around a keyframe the decoder jumps to), in one forward pass with jumps.
 
@@ -559,40 +572,36 @@ def _decode_frames_at(av, container, stream, timing: _StreamTiming, targets: np.
         found no frame at all, else one past the last frame that decoded (the data ends there).
     """
     frames: dict[int, np.ndarray] = {}
-    probe = _SeekProbe(av, path, stream, timing)
     position, decoder, last_decoded, decoded_since_seek, probed = 0, None, -1, False, -1
-    try:
-        while position < len(targets):
-            target = int(targets[position])
-            if probed < target and (decoder is None or target > last_decoded + 1):
-                probed = target
-                seek_pts, landing = _seek_point(probe, timing, target)
-                if decoder is None or (landing is not None and landing > last_decoded + 1):
-                    try:  # without a useful seek point, from the start (where a container that cannot seek still is)
-                        container.seek(timing.start_pts if seek_pts is None else seek_pts, stream=stream)
-                    except av.error.FFmpegError:
-                        if seek_pts is not None:
-                            raise
-                    decoder, decoded_since_seek = container.decode(stream), False
-            try:
-                frame = next(decoder, None)
-            except av.error.FFmpegError:
-                frame = None  # damaged data ends the stream like EOF does
-            if frame is None:
-                return frames, (last_decoded + 1 if decoded_since_seek else None)
-            if frame.pts is None:
-                continue
-            index = timing.index_of(frame.pts)
-            decoded_since_seek = True
-            last_decoded = max(last_decoded, index)
-            if index < target:
-                continue
-            image = frame.to_ndarray(format="rgb24")
-            while position < len(targets) and targets[position] <= index:
-                frames[int(targets[position])] = image
-                position += 1
-    finally:
-        probe.close()
+    while position < len(targets):
+        target = int(targets[position])
+        if probed < target and (decoder is None or target > last_decoded + 1):
+            probed = target
+            seek_pts, landing = _seek_point(probe, timing, target)
+            if decoder is None or (landing is not None and landing > last_decoded + 1):
+                try:  # without a useful seek point, from the start (where a container that cannot seek still is)
+                    container.seek(timing.start_pts if seek_pts is None else seek_pts, stream=stream)
+                except av.error.FFmpegError:
+                    if seek_pts is not None:
+                        raise
+                decoder, decoded_since_seek = container.decode(stream), False
+        try:
+            frame = next(decoder, None)
+        except av.error.FFmpegError:
+            frame = None  # damaged data ends the stream like EOF does
+        if frame is None:
+            return frames, (last_decoded + 1 if decoded_since_seek else None)
+        if frame.pts is None:
+            continue
+        index = timing.index_of(frame.pts)
+        decoded_since_seek = True
+        last_decoded = max(last_decoded, index)
+        if index < target:
+            continue
+        image = frame.to_ndarray(format="rgb24")
+        while position < len(targets) and targets[position] <= index:
+            frames[int(targets[position])] = image
+            position += 1
     return frames, None
 
 
