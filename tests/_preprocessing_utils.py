@@ -315,9 +315,9 @@ def write_video(
 
 
 def write_long_clip(path, seconds: float, chunk_seconds: float = 10.0, fps: int = 30, size: int = 32):
-    """A long mp4 (or mkv, after the suffix of `path`) written in a moment: `chunk_seconds` of H.264 video (32x32, a keyframe every 2 s) and mono AAC
-    (44.1 kHz, 32 kbit/s, a 440 Hz tone) are encoded once, then their packets repeated with shifted timestamps up to
-    `seconds` (an hour takes about half a minute and 25 MB)."""
+    """A long mp4 (or mkv, after the suffix of `path`) written in a moment: `chunk_seconds` of H.264 video (32x32, a
+    keyframe every 2 s) and mono AAC (44.1 kHz, 32 kbit/s, a 440 Hz tone) are encoded once, then their packets repeated
+    with shifted timestamps up to `seconds` (an hour takes a few seconds and 21 MiB)."""
     import av
 
     chunk_path = f"{path}.chunk.mkv"

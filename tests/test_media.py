@@ -255,7 +255,7 @@ class TestReadVideo:
             read_video(mp4_without_audio)
 
 
-# -- clips encoded like real ones: long GOPs, B-frames, open GOPs, variable frame rate ---------------------------------
+# -- clips encoded like real ones: long GOPs, B-frames, open GOPs, variable frame rate -------------------------------
 
 
 def slowly_changing_frame(index: int, size: int = 64) -> np.ndarray:
