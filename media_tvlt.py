@@ -72,6 +72,8 @@ class DecodedVideo:
             Index in the video stream of each returned frame (repeated when the sampling repeats frames).
         total_num_frames (`int`):
             Number of decodable frames in the video stream (less than the container declares when it is truncated).
+            For a window well inside a file whose header gives no frame count (Matroska, WebM), the count its declared
+            duration implies, rather than reading the whole file to count them.
         fps (`float`):
             Average frame rate of the video stream.
         audio (`np.ndarray` of shape `(num_samples,)` or `(num_channels, num_samples)`, float32, *optional*):
