@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -422,21 +423,58 @@ def _describe(value) -> str:
 
 
 def _frames_as_arrays(video) -> list[np.ndarray] | np.ndarray:
-    """The frames of a video as numpy arrays: a 4-D array when given as one, else a list of 3-D arrays."""
-    if _is_tensor(video):
-        return video.detach().cpu().numpy()
-    if isinstance(video, np.ndarray):
-        return video
+    """The frames of a video as numpy arrays of pixel values: a 4-D array when given as one, else a list of 3-D
+    arrays (see `_pixel_values` for the dtypes)."""
+    if _is_tensor(video) or isinstance(video, np.ndarray):
+        return _pixel_values(video)
     frames = []
     for frame in video:
         if isinstance(frame, PIL.Image.Image):
             # 4.40.2 read PIL images as they are (RGB); other modes would not have passed its channel checks
             frame = np.array(frame if frame.mode == "RGB" else frame.convert("RGB"))
-        elif _is_tensor(frame):
-            frame = frame.detach().cpu().numpy()
+        else:
+            frame = _pixel_values(frame)
         if frame.ndim != 3:
             raise ValueError(f"`videos`: a frame must be 3-D (height, width and channels), got shape {frame.shape}.")
         frames.append(frame)
+    return frames
+
+
+def _pixel_values(frames) -> np.ndarray:
+    """A numpy array or torch tensor of frames as a numpy array of real pixel values.
+
+    4.40.2 read booleans as the levels 0 and 1 of 255 (all but black frames) and dropped imaginary parts silently;
+    those are refused, as are dtypes that are not numbers (strings, dates, durations), on which it failed inside
+    numpy. What it read right stays: any int or float dtype, complex with no imaginary part, object arrays of
+    numbers; bfloat16 tensors (which it could not convert) are read as float32.
+    """
+    if _is_tensor(frames):
+        frames = frames.detach().cpu()
+        if frames.dtype.is_floating_point and frames.dtype.itemsize < 4 and str(frames.dtype) != "torch.float16":
+            frames = frames.float()  # bfloat16 and the like: numpy has no such dtype
+        frames = frames.numpy()
+    dtype = frames.dtype
+    refused = None
+    if dtype == np.bool_:
+        refused = "booleans are not pixel values (4.40.2 read them as the levels 0 and 1 of 255, nearly black)"
+    elif dtype.kind == "c":
+        if np.any(frames.imag):
+            refused = "the imaginary parts are not zero"
+        else:
+            frames = frames.real
+    elif dtype.kind == "O":
+        kinds = {type(value) for value in frames.flat}
+        if all(issubclass(kind, numbers.Real) and not issubclass(kind, (bool, np.bool_)) for kind in kinds):
+            frames = frames.astype(np.float64)
+        else:
+            refused = "an object array must hold numbers"
+    elif dtype.kind not in "iuf":
+        refused = "the values are not numbers"
+    if refused is not None:
+        raise ValueError(
+            f"`videos`/`images`: frames of dtype {dtype} cannot be read as pixels: {refused}. Pass uint8 (0-255) or "
+            "float (0-1, or whole numbers in 0-255) frames, e.g. `mask.astype(np.uint8) * 255` for a boolean mask."
+        )
     return frames
 
 

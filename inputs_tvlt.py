@@ -21,6 +21,7 @@ window, so that frames and sound describe the same moment; only that window is d
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,17 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from transformers.utils import logging
 
-from .media_tvlt import MediaDecodingError, is_path, load_audio, read_video
+from .media_tvlt import (
+    MediaDecodingError,
+    check_media_file,
+    describe_window,
+    format_seconds,
+    has_audio_track,
+    is_path,
+    load_audio,
+    read_video,
+)
+from .media_tvlt import check_window as _check_window
 
 
 logger = logging.get_logger(__name__)
@@ -51,6 +62,17 @@ _ANIMATED_IMAGE_FORMATS = {"GIF", "PNG", "WEBP", "MPO", "TIFF"}
 
 class MissingAudioError(MediaDecodingError):
     """A clip has no audio: its video file has no audio track and no separate audio was given."""
+
+
+class ClipAudioError(MediaDecodingError):
+    """
+    A clip's audio cannot be used: its file cannot be decoded, or the audio of the clip's window is empty or too short
+    for TVLT. The message names the audio's source; `path` is the audio (or video) file, `None` for a waveform.
+    """
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -131,12 +153,8 @@ class AudioVisualClip:
 
 
 def check_window(start, end, argument: str = "window") -> None:
-    """`start`/`end`: non-negative seconds with `end > start`, or `None`."""
-    for name, value in (("start", start), ("end", end)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
-            raise ValueError(f"`{argument}`: `{name}` must be a non-negative number of seconds, got {value!r}.")
-    if start is not None and end is not None and end <= start:
-        raise ValueError(f"`{argument}`: `end` ({end}) must be after `start` ({start}).")
+    """`start`/`end`: finite non-negative seconds with `end > start`, or `None` (`media_tvlt.check_window`)."""
+    _check_window(start, end, argument)
 
 
 def check_sampling_rate(sampling_rate, what: str = "sampling_rate") -> None:
@@ -152,11 +170,7 @@ def check_video_file(path) -> str:
     The path as a `str` if it names a video file; raises `FileNotFoundError`, `IsADirectoryError` or `ValueError` (a
     still image) with a one-line message otherwise.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path} is a directory; expected a video file (mp4, mkv, webm, avi, mov, ...).")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such video file.")
+    path = check_media_file(path, "video")
     image_format = _still_image_format(path)
     if image_format is not None:
         raise ValueError(
@@ -168,14 +182,7 @@ def check_video_file(path) -> str:
 
 def check_audio_file(path) -> str:
     """The path as a `str` if it names a file; raises `FileNotFoundError` or `IsADirectoryError` otherwise."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(
-            f"{path} is a directory; expected an audio file (wav, flac, mp3, ...) or a video file."
-        )
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such audio file.")
-    return path
+    return check_media_file(path, "audio")
 
 
 class TvltClipPreparer:
@@ -209,6 +216,11 @@ class TvltClipPreparer:
         # last. Aim half a hop inside the frame count, so that resampling (a few samples more or less) keeps it.
         max_audio_samples = (max_audio_frames - (1 if self.original_mode else 0)) * hop_length + hop_length // 2
         self.max_audio_seconds = max_audio_samples / int(feature_extractor.sampling_rate)
+        # Less audio than one patch of the model beyond that span changes nothing worth a word: the window warnings
+        # leave such overshoots (e.g. a dataset's windows rounded up by a few milliseconds) unsaid.
+        self.audio_patch_seconds = (
+            int(feature_extractor.patch_size[0]) * hop_length / int(feature_extractor.sampling_rate)
+        )
 
     @property
     def audio_padding_value(self) -> float:
@@ -219,16 +231,22 @@ class TvltClipPreparer:
             else float(self.processor.feature_extractor.padding_value)
         )
 
-    def window(self, start: float | None, end: float | None) -> tuple[float, float]:
-        """The window read from files: `[start or 0, end)`, `end` defaulting to the audio span the model takes."""
+    def window(self, start: float | None, end: float | None, source=None) -> tuple[float, float]:
+        """
+        The window read from files: `[start or 0, end)`, `end` defaulting to the audio span the model takes. A window
+        longer than that span by more than one audio patch is said once per process (naming `source`, its file).
+        """
         start = 0.0 if start is None else float(start)
-        if end is None:
-            end = start + self.max_audio_seconds
-        elif end - start > self.max_audio_seconds + 1e-9:
-            logger.warning_once(
-                f"The time window [{_s(start)}, {_s(end)}) s is longer than the {_s(self.max_audio_seconds)} s of "
-                f"audio this model takes: frames are sampled from the whole window, audio after "
-                f"{_s(start + self.max_audio_seconds)} s is not used."
+        if end is None:  # (past 2**53 s, adding the span leaves a float unchanged: the window is still not empty)
+            end = max(start + self.max_audio_seconds, math.nextafter(start, math.inf))
+        elif end - start > self.max_audio_seconds + self.audio_patch_seconds:
+            of = "" if not is_path(source) else f" of {os.fspath(source)}"
+            _say_once(
+                "window longer than the model's audio",
+                f"The time window {describe_window(start, end)}{of} is longer than the "
+                f"{format_seconds(self.max_audio_seconds)} s of audio this model takes: frames are sampled from the "
+                f"whole window, audio after {format_seconds(start + self.max_audio_seconds)} s is not used (said once "
+                "for all such windows).",
             )
         return start, float(end)
 
@@ -239,35 +257,39 @@ class TvltClipPreparer:
 
         Raises [`MissingAudioError`] when the video file has no audio track and no audio was given.
         """
-        start, end = self.window(clip.start, clip.end)
+        start, end = self.window(clip.start, clip.end, clip.video)
         audio_end = min(end, start + self.max_audio_seconds)
+        duration = None
         if is_path(clip.video):
             decoded = read_video(clip.video, self.num_frames, allow_repeats=self.original_mode, start=start, end=end)
             frames = decoded.frames
-            _warn_if_cut(clip.video, decoded.total_num_frames / decoded.fps if decoded.fps else None, end, clip.end)
+            duration = decoded.total_num_frames / decoded.fps if decoded.fps else None
         else:
             frames = clip.video
         if clip.audio is None:
-            try:
-                waveform, sampling_rate = self._read_audio(clip.video, None, start, audio_end)
-            except MediaDecodingError:
-                if _has_audio_track(clip.video):
-                    raise
+            audio, sampling_rate, source = clip.video, None, f"the audio track of {clip.video}"
+        else:
+            audio, sampling_rate = clip.audio, clip.sampling_rate
+            source = os.fspath(audio) if is_path(audio) else "the audio waveform"
+        inputs = self._video_inputs(frames)
+        try:
+            inputs.update(self._window_audio_inputs(audio, sampling_rate, start, audio_end, source))
+        except ClipAudioError:
+            if clip.audio is None and not has_audio_track(clip.video):
                 raise MissingAudioError(
                     f"{clip.video}: the video has no audio track; give the audio separately, e.g. "
                     "{'video': path, 'audio': 'speech.wav'}."
                 ) from None
-        else:
-            waveform, sampling_rate = self._read_audio(clip.audio, clip.sampling_rate, start, audio_end)
-        inputs = self._video_inputs(frames)
-        inputs.update(self._audio_inputs(waveform, sampling_rate))
+            raise
+        if clip.end is None and duration is not None:
+            self._say_if_cut(clip.video, duration, start, end)
         return inputs
 
     def video_inputs(self, video, start: float | None = None, end: float | None = None) -> dict[str, torch.Tensor]:
         """`pixel_values` `(1, T, 3, H, W)` and `pixel_mask` of a video file (its window) or of frames."""
         if is_path(video):
             check_video_file(video)
-            start, end = self.window(start, end)
+            start, end = self.window(start, end, video)
             frames = read_video(video, self.num_frames, allow_repeats=self.original_mode, start=start, end=end).frames
         else:
             _check_frames(video, "video")
@@ -279,17 +301,47 @@ class TvltClipPreparer:
     ) -> dict[str, torch.Tensor]:
         """`audio_values` `(1, 1, time, frequency)` and `audio_mask` of an audio/video file or a waveform (its
         window)."""
-        start, end = self.window(start, end)
+        start, end = self.window(start, end, audio)
         if is_path(audio):
             check_audio_file(audio)
+            source = os.fspath(audio)
         else:
             check_sampling_rate(sampling_rate)
-        waveform, sampling_rate = self._read_audio(
-            audio, sampling_rate, start, min(end, start + self.max_audio_seconds)
-        )
-        return self._audio_inputs(waveform, sampling_rate)
+            source = "the audio waveform"
+        return self._window_audio_inputs(audio, sampling_rate, start, min(end, start + self.max_audio_seconds), source)
 
     # -- steps --------------------------------------------------------------------------------------------------------
+
+    def _window_audio_inputs(self, audio, sampling_rate, start: float, end: float, source: str) -> dict:
+        """The audio inputs of `[start, end)` of a file or waveform; what goes wrong is a `ClipAudioError` naming
+        `source` and the window, never the feature extractor's argument."""
+        path = os.fspath(audio) if is_path(audio) else None
+        try:
+            waveform, sampling_rate = self._read_audio(audio, sampling_rate, start, end)
+        except MediaDecodingError as error:
+            if isinstance(error, ClipAudioError):
+                raise
+            raise ClipAudioError(str(error), path) from None
+        try:
+            return self._audio_inputs(waveform, sampling_rate)
+        except ValueError as error:
+            # "`raw_speech`: the clip is too short: ..." -> "speech.wav: the audio in [0 s, 23.22 s) is too short: ..."
+            message = str(error).removeprefix("`raw_speech`: ").removeprefix("the clip ")
+            raise ClipAudioError(
+                f"{source}: the audio in {describe_window(start, end)} {message}"
+                if message != str(error)
+                else f"{source}, {describe_window(start, end)}: {message}",
+                path,
+            ) from None
+
+    def _say_if_cut(self, path, duration: float, start: float, end: float) -> None:
+        """Say (once per process) that a clip lasts longer than the window read by default."""
+        if duration > end + self.audio_patch_seconds:
+            _say_once(
+                "clip longer than the model's audio",
+                f"{path} lasts {format_seconds(duration)} s; TVLT read {describe_window(start, end)} of it, as much "
+                "audio as this model takes. Pick the part with `start`/`end` (said once for all longer clips).",
+            )
 
     def _read_audio(self, audio, sampling_rate, start: float, end: float) -> tuple[np.ndarray, int]:
         if is_path(audio):
@@ -312,7 +364,7 @@ class TvltClipPreparer:
         else:
             waveform = waveform[first:stop]
         if waveform.size == 0:
-            raise ValueError(f"`audio`: no samples in the time window [{start}, {end}) s.")
+            raise ClipAudioError(f"the audio waveform has no samples in the window {describe_window(start, end)}.")
         return waveform, int(sampling_rate)
 
     def _video_inputs(self, frames) -> dict[str, torch.Tensor]:
@@ -393,19 +445,6 @@ class TvltDataCollator:
 # -- helpers ----------------------------------------------------------------------------------------------------------
 
 
-def _has_audio_track(path: str) -> bool:
-    """Whether the container has an audio stream; `True` when that cannot be told (the decoder's error says more)."""
-    try:  # PyAV is optional: transformers refuses remote code whose imports outside `try` are not installed
-        import av
-    except ImportError:
-        return True
-    try:
-        with av.open(path) as container:
-            return bool(container.streams.audio)
-    except av.error.FFmpegError:
-        return True
-
-
 def _still_image_format(path: str) -> str | None:
     """PIL's format name when `path` is a still image (PIL reads only the header), else `None`."""
     import PIL.Image
@@ -434,16 +473,14 @@ def _check_frames(frames, argument: str) -> None:
     )
 
 
-def _warn_if_cut(path: str, duration: float | None, end: float, given_end: float | None) -> None:
-    if given_end is None and duration is not None and duration > end + 0.5:
-        logger.warning_once(
-            f"{path} lasts {_s(duration)} s, longer than the {_s(end)} s of audio the model takes: using "
-            f"[0, {_s(end)}) s. Pick another part with `start`/`end`."
-        )
+# Kinds of notice already given in this process (a dataset of clips would repeat each for every clip).
+_SAID: set[str] = set()
 
 
-def _s(seconds: float) -> str:
-    return f"{seconds:.2f}".rstrip("0").rstrip(".")
+def _say_once(kind: str, message: str) -> None:
+    if kind not in _SAID:
+        _SAID.add(kind)
+        logger.warning(message)
 
 
 def _unbatched(value, ndim: int, key: str) -> torch.Tensor:
@@ -516,6 +553,7 @@ def _same(a, b) -> bool:
 
 __all__ = [
     "AudioVisualClip",
+    "ClipAudioError",
     "MissingAudioError",
     "TvltClipPreparer",
     "TvltDataCollator",

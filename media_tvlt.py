@@ -3,9 +3,10 @@
 """Reading media files for TVLT: sampled RGB frames of a video and mono waveforms of audio tracks.
 
 Video files (mp4, mkv, webm, avi, mov, ...) are decoded with PyAV, an optional dependency (`pip install tvlt[video]`).
-Only the sampled frames are decoded: the reader seeks to the keyframe before each of them, so the frames of a long
-video never sit in memory. Audio files (wav, flac, ogg, mp3, ...) are read with soundfile; audio tracks inside video
-containers with PyAV.
+Only the sampled frames are kept, and decoding moves forward only: it seeks to the keyframe before a sampled frame
+when that skips frames, else decodes on, so that each frame is decoded at most once (a few B-frames around a keyframe
+twice) whatever the keyframe spacing, and the frames of a long video never sit in memory. Audio files (wav, flac, ogg,
+mp3, ...) are read with soundfile; audio tracks inside video containers with PyAV.
 
 Public API (used by `TvltImageProcessor`, `TvltFeatureExtractor` and the `tvlt` command line):
 
@@ -13,6 +14,9 @@ Public API (used by `TvltImageProcessor`, `TvltFeatureExtractor` and the `tvlt` 
   track.
 - `load_audio(path, ...) -> (waveform, sampling_rate)`: mono float32 waveform of an audio file or of a video's track.
 - `sample_frame_indices(total_num_frames, num_frames, allow_repeats)`: the frame sampling rule of both.
+- `has_audio_track(path)`: whether a file has sound (a video file given alone brings its own audio track).
+- `check_media_file(path, kind)`, `check_window(start, end)`: the checks of both, as one-line errors;
+  `describe_window`/`format_seconds` write windows and times in messages (to the millisecond).
 - `resample_audio(waveform, orig_sampling_rate, target_sampling_rate)`: the resampler of the feature extractor's
   "transformers" mode (its "original" mode uses torchaudio's, `feature_extraction_tvlt.sinc_resample`).
 - `MediaDecodingError`: raised (a `ValueError`) for files that exist but cannot be decoded.
@@ -35,14 +39,21 @@ logger = logging.get_logger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
-# Until the keyframe interval is known, a target further ahead than this is reached by seeking to the keyframe before
-# it rather than by decoding every frame in between (2 s is a common keyframe interval).
-_SEEK_AHEAD_SECONDS = 2.0
-# How far back to retry when a seek lands after its target (inaccurate container index), doubling each time.
+# How far back to retry when a seek lands after its target (inaccurate container index), doubling each time, before
+# seeking to the start.
 _SEEK_BACKOFF_SECONDS = 1.0
 _MAX_SEEK_RETRIES = 4
+# Packets a seek probe reads looking for the keyframe decoding would start from (formats without an index may land on
+# other frames); past that the seek counts as useless.
+_MAX_PROBE_PACKETS = 256
 # Passes over a file whose data ends before its declared length (each pass narrows down where it really ends).
 _MAX_DECODE_PASSES = 3
+
+# What a path of each kind should name, for messages.
+_EXPECTED_FILES = {
+    "video": "a video file (mp4, mkv, webm, avi, mov, ...)",
+    "audio": "an audio file (wav, flac, mp3, ...) or a video file with sound",
+}
 
 _PYAV_INSTALL_HINT = "install it with `pip install 'tvlt[video]'` (or `pip install av`)"
 
@@ -62,6 +73,8 @@ class DecodedVideo:
             Index in the video stream of each returned frame (repeated when the sampling repeats frames).
         total_num_frames (`int`):
             Number of decodable frames in the video stream (less than the container declares when it is truncated).
+            For a window well inside a file whose header gives no frame count (Matroska, WebM), the count its declared
+            duration implies, rather than reading the whole file to count them.
         fps (`float`):
             Average frame rate of the video stream.
         audio (`np.ndarray` of shape `(num_samples,)` or `(num_channels, num_samples)`, float32, *optional*):
@@ -98,6 +111,45 @@ class DecodedVideo:
 def is_path(value) -> bool:
     """Whether an input names a file (decoded here) rather than holding frames or samples."""
     return isinstance(value, (str, os.PathLike))
+
+
+def check_window(start, end, argument: str | None = None) -> tuple[float | None, float | None]:
+    """Check a time window: `start`/`end` are finite non-negative seconds with `end > start`, or `None` (the start,
+    the end of the file). Raises a one-line `ValueError`, prefixed with `` `argument`: `` when given."""
+    prefix = f"`{argument}`: " if argument else ""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf
+        ):
+            raise ValueError(f"{prefix}`{name}` must be a finite non-negative number of seconds, got {value!r}.")
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"{prefix}`end` ({end}) must be after `start` ({start}).")
+    return start, end
+
+
+def format_seconds(seconds: float) -> str:
+    """Seconds for messages: rounded to the millisecond, without trailing zeros (`23.22`, `3`, `0.02`)."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") if abs(seconds) < 1e9 else f"{seconds:.6g}"
+
+
+def describe_window(start: float | None, end: float | None) -> str:
+    """`[start s, end s)` for messages, `end` being the end of the file when `None`."""
+    last = "the end" if end is None else f"{format_seconds(end)} s"
+    return f"[{format_seconds(start or 0)} s, {last})"
+
+
+def has_audio_track(path: PathLike) -> bool:
+    """Whether a media file has an audio stream; `True` when that cannot be told (no PyAV, a file it cannot open:
+    the decoder's own error says more then)."""
+    try:  # PyAV is optional: transformers refuses remote code whose imports outside `try` are not installed
+        import av
+    except ImportError:
+        return True
+    try:
+        with av.open(os.fspath(path)) as container:
+            return bool(container.streams.audio)
+    except (av.error.FFmpegError, OSError):
+        return True
 
 
 def sample_frame_indices(total_num_frames: int, num_frames: int | None, allow_repeats: bool = False) -> np.ndarray:
@@ -183,9 +235,16 @@ def read_video(
         `FileNotFoundError`: `path` does not exist. `MediaDecodingError`: the file cannot be decoded, has no video
         stream, or has no audio track although `with_audio=True`. `ImportError`: PyAV is not installed.
     """
-    path = _existing_file(path)
-    start, end = _validate_window(start, end)
+    path = check_media_file(path, "video")
+    start, end = check_window(start, end)
     av = _import_av()
+    try:
+        return _read_video(av, path, num_frames, allow_repeats, start, end, with_audio, mono)
+    except av.error.FFmpegError as error:  # whatever the checks below did not foresee, in one line naming the file
+        raise MediaDecodingError(f"{path}: cannot decode the file ({error}).") from None
+
+
+def _read_video(av, path: str, num_frames, allow_repeats: bool, start, end, with_audio, mono: bool) -> DecodedVideo:
     with _open_container(av, path) as container:
         if not container.streams.video:
             raise MediaDecodingError(f"{path}: the file has no video stream.")
@@ -196,36 +255,10 @@ def read_video(
         if not fps:
             raise MediaDecodingError(f"{path}: cannot determine the frame rate of the video stream.")
         timing = _StreamTiming(stream, Fraction(fps))
-        declared_num_frames = stream.frames or _count_packets(av, container, stream)
-        if declared_num_frames < 1:
-            raise MediaDecodingError(f"{path}: the video stream has no frames.")
-
-        total_num_frames = declared_num_frames
-        for _ in range(_MAX_DECODE_PASSES):
-            first, stop = _window_frame_range(start, end, total_num_frames, timing.fps, path)
-            indices = first + sample_frame_indices(stop - first, num_frames, allow_repeats)
-            targets = np.unique(indices)
-            decoded, data_end = _decode_frames_at(av, container, stream, timing, targets)
-            if len(decoded) == len(targets):
-                break
-            # The data ends before the declared length. Where decoding broke off tells where it really ends; when a
-            # seek found nothing at all, the last packet in the file does. Then sample again within that.
-            if data_end is None:
-                data_end = _count_packets(av, container, stream, timing)
-            total_num_frames = min(total_num_frames - 1, data_end)
-            if total_num_frames < 1:
-                raise MediaDecodingError(f"{path}: no video frame can be decoded.")
-        else:
-            missing = sorted(set(targets.tolist()) - set(decoded))
-            raise MediaDecodingError(f"{path}: the video frames {missing} cannot be decoded.")
-        if total_num_frames < declared_num_frames:
-            logger.warning(
-                f"{path}: the container declares {declared_num_frames} video frames "
-                f"({declared_num_frames / float(timing.fps):.1f} s) but its data ends after about {total_num_frames} "
-                f"({total_num_frames / float(timing.fps):.1f} s); the file is probably truncated. Frames were sampled "
-                "from the decodable part only."
+        with _SeekProbe(av, path, stream, timing) as probe:
+            frames, indices, total_num_frames = _decode_window(
+                av, path, container, stream, timing, probe, num_frames, allow_repeats, start, end
             )
-        frames = np.stack([decoded[int(index)] for index in indices])
 
     audio, audio_sampling_rate = None, None
     if with_audio is not False:
@@ -245,6 +278,58 @@ def read_video(
         audio_sampling_rate=audio_sampling_rate,
         path=path,
     )
+
+
+def _decode_window(av, path, container, stream, timing, probe, num_frames, allow_repeats, start, end):
+    """`(frames (T, H, W, 3) uint8, their indices, the decodable frame count)` of the window `[start, end)`."""
+    declared_num_frames = stream.frames  # 0 when the header gives none (Matroska, WebM)
+    if declared_num_frames:
+        total_num_frames = declared_num_frames
+        if not probe.reaches(declared_num_frames - 1, slack=None):
+            # The header's length runs past the data (an interrupted download): its last packet says where the
+            # data ends, so that a window's frames and the reported length are those of the decodable part.
+            total_num_frames = max(1, min(declared_num_frames, _count_packets(av, container, stream, timing)))
+    else:
+        estimate = _frames_from_duration(container, stream, timing.fps)
+        if (
+            estimate
+            and end is not None
+            and end * timing.fps < estimate - timing.fps
+            and probe.reaches(estimate - 1, slack=math.ceil(timing.fps))
+        ):
+            # a window well inside the declared duration needs no exact count, which reads the whole file
+            declared_num_frames = estimate
+        else:
+            declared_num_frames = _count_packets(av, container, stream)
+        total_num_frames = declared_num_frames
+    if declared_num_frames < 1:
+        raise MediaDecodingError(f"{path}: the video stream has no frames.")
+
+    for _ in range(_MAX_DECODE_PASSES):
+        first, stop = _window_frame_range(start, end, total_num_frames, timing.fps, path)
+        indices = first + sample_frame_indices(stop - first, num_frames, allow_repeats)
+        targets = np.unique(indices)
+        decoded, data_end = _decode_frames_at(av, container, stream, timing, targets, probe)
+        if len(decoded) == len(targets):
+            break
+        # The data ends before the declared length. Where decoding broke off tells where it really ends; when a
+        # seek found nothing at all, the last packet in the file does. Then sample again within that.
+        if data_end is None:
+            data_end = _count_packets(av, container, stream, timing)
+        total_num_frames = min(total_num_frames - 1, data_end)
+        if total_num_frames < 1:
+            raise MediaDecodingError(f"{path}: no video frame can be decoded.")
+    else:
+        missing = sorted(set(targets.tolist()) - set(decoded))
+        raise MediaDecodingError(f"{path}: the video frames {missing} cannot be decoded.")
+    if total_num_frames < declared_num_frames:
+        logger.warning(
+            f"{path}: the container declares {declared_num_frames} video frames "
+            f"({declared_num_frames / float(timing.fps):.1f} s) but its data ends after about {total_num_frames} "
+            f"({total_num_frames / float(timing.fps):.1f} s); the file is probably truncated. Frames were sampled "
+            "from the decodable part only."
+        )
+    return np.stack([decoded[int(index)] for index in indices]), indices, total_num_frames
 
 
 def load_audio(
@@ -279,8 +364,8 @@ def load_audio(
         `FileNotFoundError`: `path` does not exist. `MediaDecodingError`: the file cannot be decoded or has no audio
         track. `ImportError`: the file needs PyAV, which is not installed.
     """
-    path = _existing_file(path)
-    start, end = _validate_window(start, end)
+    path = check_media_file(path, "audio")
+    start, end = check_window(start, end)
     waveform, file_sampling_rate = _load_audio_with_soundfile(path, start, end, mono)
     if waveform is None:
         soundfile_error = file_sampling_rate
@@ -323,22 +408,21 @@ class _StreamTiming:
         return round((pts - self.start_pts) * self.time_base * self.fps)
 
 
-def _existing_file(path: PathLike) -> str:
+def check_media_file(path: PathLike, kind: str) -> str:
+    """`path` as a `str` when it names a file; a one-line `FileNotFoundError` or `IsADirectoryError` naming it (and
+    what a `kind` file, "video" or "audio", should be) otherwise, a `TypeError` when it is not a path."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"A media path must be a str or os.PathLike, got {type(path).__name__}.")
     path = os.fspath(path)
+    if not path:
+        raise FileNotFoundError(f"The {kind} path is empty; expected {_EXPECTED_FILES[kind]}.")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory; expected {_EXPECTED_FILES[kind]}.")
     if not os.path.isfile(path):
-        raise FileNotFoundError(2, "No such media file", path)
+        if os.path.islink(path):
+            raise FileNotFoundError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist.")
+        raise FileNotFoundError(f"{path}: no such {kind} file.")
     return path
-
-
-def _validate_window(start, end) -> tuple[float | None, float | None]:
-    for name, value in (("start", start), ("end", end)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-            raise ValueError(f"`{name}` must be a non-negative number of seconds, got {value!r}.")
-    if start is not None and end is not None and end <= start:
-        raise ValueError(f"`end` ({end}) must be after `start` ({start}).")
-    return start, end
 
 
 def _import_optional(name: str, purpose: str):
@@ -373,8 +457,8 @@ def _window_frame_range(start, end, total_num_frames: int, fps: Fraction, path: 
     stop = total_num_frames if end is None else min(math.ceil(Fraction(end) * fps), total_num_frames)
     if stop <= first:
         raise MediaDecodingError(
-            f"{path}: no video frame in the window [{start}, {end}) s; the video has {total_num_frames} frames "
-            f"({total_num_frames / float(fps):.2f} s)."
+            f"{path}: no video frame in the window {describe_window(start, end)}; the video has {total_num_frames} "
+            f"frames ({format_seconds(total_num_frames / float(fps))} s)."
         )
     return first, stop
 
@@ -385,8 +469,11 @@ def _count_packets(av, container, stream, timing: _StreamTiming | None = None) -
     Without `timing`, the number of packets (for containers whose header carries no frame count); with it, one past
     the index of the last packet, which is where a truncated file's data ends.
     """
-    container.seek(0, stream=stream)
     count, last_index = 0, -1
+    try:
+        container.seek(0, stream=stream)  # a fresh container is at the start already when a format refuses seeks
+    except av.error.FFmpegError:
+        pass
     try:
         for packet in container.demux(stream):
             if packet.size == 0:
@@ -399,28 +486,108 @@ def _count_packets(av, container, stream, timing: _StreamTiming | None = None) -
     return count if timing is None else last_index + 1
 
 
-def _decode_frames_at(av, container, stream, timing: _StreamTiming, targets: np.ndarray):
-    """Decode the frames at the sorted unique `targets`.
+def _frames_from_duration(container, stream, fps: Fraction) -> int | None:
+    """Frames the header's duration of the video stream (or of the whole file) holds at `fps`; `None` if unknown."""
+    if stream.duration:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / 1_000_000 - float((stream.start_time or 0) * stream.time_base)
+    else:
+        return None
+    return max(0, math.floor(seconds * fps))
 
-    A target is reached by decoding forward from the previous one when no keyframe is likely in between (the
-    keyframe interval is learnt while decoding), else by seeking to the keyframe before it. A target whose exact
-    frame is missing (variable frame rate, dropped frame) gets the next frame. Decoding stops at the end of the data
-    or at the first undecodable packet.
+
+class _SeekProbe:
+    """What lies where a seek of the video stream lands, found on a second demuxer of the same file (reading packets
+    only, no decoding): where decoding would start (so that the decoder seeks only when that skips frames it has not
+    decoded yet), and whether the data reaches the end the header declares. Opened at first use."""
+
+    def __init__(self, av, path: str, stream, timing: _StreamTiming):
+        self._av, self._path, self._stream_index, self._timing = av, path, stream.index, timing
+        self._container = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._container is not None:
+            self._container.close()
+
+    def _seek(self, pts: int, any_frame: bool):
+        if self._container is None:
+            self._container = self._av.open(self._path)
+        stream = self._container.streams[self._stream_index]
+        self._container.seek(pts, stream=stream, backward=True, any_frame=any_frame)
+        return self._container.demux(stream)
+
+    def reaches(self, index: int, slack: int | None) -> bool:
+        """Whether the file's data reaches frame `index`, where a truncated file's header says it ends: after a seek
+        there, a packet of the video stream exists (`slack=None`: for sample-exact indexes, mp4 and the like, whose
+        seek lands on that very frame however long the last frames last) or one at most `slack` frames before it
+        (indexes of keyframes only, Matroska: the packets up to it are read)."""
+        try:
+            for packet in self._seek(self._timing.pts_of(index), any_frame=True):
+                timestamp = packet.pts if packet.pts is not None else packet.dts
+                if (packet.size > 0 and timestamp is not None) and (
+                    slack is None or self._timing.index_of(timestamp) >= index - slack
+                ):
+                    return True
+        except (self._av.error.FFmpegError, OSError):
+            pass
+        return False
+
+    def landing(self, pts: int, target: int) -> int | None:
+        """Index of the keyframe from which decoding starts after `seek(pts)`, or `None` when that seek reaches no
+        keyframe at or before `target` (the index put it after the target, the data ends, or the format cannot
+        seek)."""
+        av = self._av
+        try:
+            packets = self._seek(pts, any_frame=False)
+            for count, packet in enumerate(packets):
+                timestamp = packet.pts if packet.pts is not None else packet.dts
+                if timestamp is None or packet.size == 0:
+                    continue
+                index = self._timing.index_of(timestamp)
+                # anchor frames come in presentation order, so once one lies past the target no keyframe before it
+                # follows; a seek that lands on a non-keyframe (formats without an index) decodes from the next one
+                if index > target or count >= _MAX_PROBE_PACKETS:
+                    return None
+                if packet.is_keyframe:
+                    return index
+        except (av.error.FFmpegError, OSError):
+            pass
+        return None
+
+
+def _decode_frames_at(av, container, stream, timing: _StreamTiming, targets: np.ndarray, probe: _SeekProbe):
+    """Decode the frames at the sorted unique `targets`, each frame of the file at most once (but a few B-frames
+    around a keyframe the decoder jumps to), in one forward pass with jumps.
+
+    The decoder moves only forward. Before each target it asks a `_SeekProbe` where a seek for it would land (the
+    keyframe before it, backing off when the container index puts the seek after it); it seeks only when that keyframe
+    lies past the last decoded frame, and otherwise decodes on up to the target. So whatever the keyframe spacing (one
+    keyframe per file included), the work is bounded by one decode of the file plus a probe per target. A target whose
+    exact frame is missing (variable frame rate, dropped frame) gets the next frame. Decoding stops at the end of the
+    data or at the first undecodable packet.
 
     Returns:
         `({index: (H, W, 3) uint8 array}, data_end)`: `data_end` is `None` when every target was found or when a seek
         found no frame at all, else one past the last frame that decoded (the data ends there).
     """
     frames: dict[int, np.ndarray] = {}
-    keyframe_interval = None  # longest gap seen between consecutive keyframes
-    position, decoder, last_decoded, last_keyframe, decoded_since_seek = 0, None, -1, None, False
-    backoff, retries = _SEEK_BACKOFF_SECONDS, 0
+    position, decoder, last_decoded, decoded_since_seek, probed = 0, None, -1, False, -1
     while position < len(targets):
         target = int(targets[position])
-        seek_ahead = keyframe_interval or int(_SEEK_AHEAD_SECONDS * float(timing.fps))
-        if decoder is None or target - last_decoded > seek_ahead:
-            container.seek(timing.pts_of(target), stream=stream, backward=True, any_frame=False)
-            decoder, decoded_since_seek, last_keyframe = container.decode(stream), False, None
+        if probed < target and (decoder is None or target > last_decoded + 1):
+            probed = target
+            seek_pts, landing = _seek_point(probe, timing, target)
+            if decoder is None or (landing is not None and landing > last_decoded + 1):
+                try:  # without a useful seek point, from the start (where a container that cannot seek still is)
+                    container.seek(timing.start_pts if seek_pts is None else seek_pts, stream=stream)
+                except av.error.FFmpegError:
+                    if seek_pts is not None:
+                        raise
+                decoder, decoded_since_seek = container.decode(stream), False
         try:
             frame = next(decoder, None)
         except av.error.FFmpegError:
@@ -430,18 +597,7 @@ def _decode_frames_at(av, container, stream, timing: _StreamTiming, targets: np.
         if frame.pts is None:
             continue
         index = timing.index_of(frame.pts)
-        if not decoded_since_seek and index > target > 0 and retries < _MAX_SEEK_RETRIES:
-            # The container index put us after the target: seek again from further back.
-            retries += 1
-            fallback = max(0, target - int(backoff * float(timing.fps)))
-            container.seek(timing.pts_of(fallback), stream=stream, backward=True, any_frame=False)
-            decoder, backoff = container.decode(stream), backoff * 2
-            continue
-        decoded_since_seek, backoff, retries = True, _SEEK_BACKOFF_SECONDS, 0
-        if frame.key_frame:
-            if last_keyframe is not None:
-                keyframe_interval = max(keyframe_interval or 0, index - last_keyframe)
-            last_keyframe = index
+        decoded_since_seek = True
         last_decoded = max(last_decoded, index)
         if index < target:
             continue
@@ -450,6 +606,21 @@ def _decode_frames_at(av, container, stream, timing: _StreamTiming, targets: np.
             frames[int(targets[position])] = image
             position += 1
     return frames, None
+
+
+def _seek_point(probe: _SeekProbe, timing: _StreamTiming, target: int) -> tuple[int | None, int | None]:
+    """`(pts to seek to, index of the keyframe decoding starts from)` for `target`: a seek right at it, or from
+    further back (doubling) when the container index lands after it; `(None, None)` when no seek reaches a keyframe
+    at or before it (decode on, or from the start)."""
+    fps = float(timing.fps)
+    backoffs = [_SEEK_BACKOFF_SECONDS * 2**retry for retry in range(_MAX_SEEK_RETRIES)]
+    starts = [target] + [max(0, target - int(seconds * fps)) for seconds in backoffs] + [0]
+    for start in dict.fromkeys(starts):  # unique, in order
+        pts = timing.pts_of(start)
+        landing = probe.landing(pts, target)
+        if landing is not None:
+            return pts, landing
+    return None, None
 
 
 def _load_audio_with_soundfile(path: str, start, end, mono: bool):
@@ -467,7 +638,7 @@ def _load_audio_with_soundfile(path: str, start, end, mono: bool):
     except RuntimeError as error:
         raise MediaDecodingError(f"{path}: cannot decode the audio ({error}).") from None
     if data.shape[0] == 0:
-        raise MediaDecodingError(f"{path}: no audio samples in the window [{start}, {end}) s.")
+        raise MediaDecodingError(_no_samples_message(path, start, end, info.frames / info.samplerate))
     waveform = data.T  # (channels, samples)
     if mono:  # one channel is already mono: no copy (an hour of audio is 635 MB)
         return (waveform[0] if waveform.shape[0] == 1 else waveform.mean(axis=0)), int(sampling_rate)
@@ -491,9 +662,15 @@ def _load_audio_with_pyav(path: str, start, end, mono: bool):
         resampler = av.AudioResampler(format="fltp")
         # Lapped codecs (AAC, MP3, Opus) decode the first frame after a seek without its overlap, so wrong: seek a
         # pre-roll earlier and cut to `start` below; near the beginning, decode from the start instead.
+        duration = _track_duration(container, stream)
+        if start is not None and duration is not None and start >= duration:
+            raise MediaDecodingError(_no_samples_message(path, start, end, duration))
         if start is not None and start > _AUDIO_PREROLL_SECONDS:
             preroll_start = start - _AUDIO_PREROLL_SECONDS
-            container.seek(int(preroll_start / stream.time_base), stream=stream, backward=True, any_frame=False)
+            try:
+                container.seek(int(preroll_start / stream.time_base), stream=stream, backward=True, any_frame=False)
+            except (av.error.FFmpegError, OverflowError):
+                pass  # a container that cannot seek is still at its start: decode from there and cut below
         first_sample = None if start is None else round(start * sampling_rate)
         stop_sample = None if end is None else round(end * sampling_rate)
         chunks, position = [], None
@@ -518,6 +695,8 @@ def _load_audio_with_pyav(path: str, start, end, mono: bool):
         if damaged:
             logger.warning(f"{path}: the audio track is damaged or truncated; using the part that decodes.")
     if not chunks:
+        if start is not None:  # e.g. a window past the end of a truncated file's data
+            raise MediaDecodingError(_no_samples_message(path, start, end, None))
         raise MediaDecodingError(f"{path}: the audio track has no decodable samples.")
     offset = chunks[0][0]
     waveform = np.concatenate([chunk for _, chunk in chunks], axis=1).astype(np.float32, copy=False)
@@ -525,13 +704,32 @@ def _load_audio_with_pyav(path: str, start, end, mono: bool):
     hi = waveform.shape[1] if stop_sample is None else max(min(stop_sample - offset, waveform.shape[1]), lo)
     waveform = waveform[:, lo:hi]
     if waveform.shape[1] == 0:
-        raise MediaDecodingError(f"{path}: no audio samples in the window [{start}, {end}) s.")
+        raise MediaDecodingError(_no_samples_message(path, start, end, duration))
     return (waveform[0] if mono else np.ascontiguousarray(waveform)), int(sampling_rate)
+
+
+def _track_duration(container, stream) -> float | None:
+    """Length in seconds the header gives the audio track (or the whole file), `None` when it gives none."""
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / 1_000_000  # in av.time_base units
+    return None
+
+
+def _no_samples_message(path: str, start, end, duration: float | None) -> str:
+    lasts = "" if duration is None else f"; the audio lasts {format_seconds(duration)} s"
+    return f"{path}: no audio samples in the window {describe_window(start, end)}{lasts}."
 
 
 __all__ = [
     "DecodedVideo",
     "MediaDecodingError",
+    "check_media_file",
+    "check_window",
+    "describe_window",
+    "format_seconds",
+    "has_audio_track",
     "is_path",
     "load_audio",
     "read_video",

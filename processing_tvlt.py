@@ -14,6 +14,7 @@ from transformers.utils import TensorType, logging
 
 from .feature_extraction_tvlt import PREPROCESSING_MODES, TvltFeatureExtractor
 from .image_processing_tvlt import TvltImageProcessor
+from .media_tvlt import MediaDecodingError, check_media_file, has_audio_track, is_path
 from .remote_code_tvlt import set_processor_remote_code_entries
 
 
@@ -118,7 +119,10 @@ class TvltProcessor(ProcessorMixin):
                 lists, video file paths, or batches of those. `videos` is another name for `images`.
             audio (*optional*):
                 The audio input, anything [`TvltFeatureExtractor.__call__`] takes: waveforms, audio or video file
-                paths (a video file gives its audio track), or batches of those.
+                paths (a video file gives its audio track), or batches of those. When it is not given, video files
+                bring their own audio tracks (as in the pipeline and `tvlt predict`): `videos="clip.mp4"` is
+                `videos="clip.mp4", audio="clip.mp4"`, and a file without sound is an error. `audio=False` asks for
+                the video inputs only.
             images_mixed / videos_mixed (*optional*):
                 Videos of the audio-visual matching task (`TvltForPreTraining`), returned as `pixel_values_mixed`.
             sampling_rate (`int`, *optional*):
@@ -140,6 +144,10 @@ class TvltProcessor(ProcessorMixin):
         """
         images = _one_of("images", images, "videos", videos)
         images_mixed = _one_of("images_mixed", images_mixed, "videos_mixed", videos_mixed)
+        if audio is False:  # video inputs only
+            audio = None
+        elif audio is None and images is not None:
+            audio = _own_audio_tracks(images, "videos" if videos is not None else "images")
         if images is None and audio is None and images_mixed is None:
             raise ValueError("You need to specify `images` (or `videos`), `audio` or `images_mixed` to process.")
 
@@ -229,6 +237,30 @@ def _one_of(name: str, value, alias: str, alias_value):
     if value is not None and alias_value is not None:
         raise ValueError(f"Pass either `{name}` or `{alias}` (the same input under another name), not both.")
     return value if value is not None else alias_value
+
+
+def _own_audio_tracks(videos, argument: str):
+    """The audio of video files given without `audio=`: the files themselves (the feature extractor reads their
+    tracks), shaped like `videos`; `None` when no video is a file (frames carry no sound)."""
+    if is_path(videos):
+        files = [videos]
+    elif isinstance(videos, (list, tuple)) and any(is_path(video) for video in videos):
+        files = list(videos)
+    else:
+        return None
+    ways_out = (
+        "give the audio with `audio=` (files, or waveforms with `sampling_rate`), or pass `audio=False` for video "
+        "inputs only"
+    )
+    for index, video in enumerate(files):
+        if not is_path(video):
+            raise ValueError(
+                f"`{argument}`: video {index} is frames, which have no sound, next to video files whose own audio "
+                f"tracks would be used; {ways_out}."
+            )
+        if not has_audio_track(check_media_file(video, "video")):
+            raise MediaDecodingError(f"{os.fspath(video)} has no audio track; {ways_out}.")
+    return videos
 
 
 def _check_known(name: str, options: dict, known: frozenset[str]) -> None:

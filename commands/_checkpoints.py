@@ -68,10 +68,15 @@ def check_clip_arguments(args: argparse.Namespace) -> dict:
 
     check_video_file(args.video)
     if args.audio is not None:
-        check_audio_file(args.audio)
+        try:
+            check_audio_file(args.audio)
+        except OSError as error:  # no such file, a directory: the message names the file
+            raise CommandError(f"--audio {error}") from None
     try:
         check_window(args.start, args.end, "--start/--end")
-    except ValueError:
+    except ValueError as error:
+        if args.start is None or args.end is None or args.end > args.start:  # not the order: inf, nan
+            raise CommandError(str(error)) from None
         raise CommandError(f"--end ({args.end}) must be after --start ({args.start}).") from None
     clip = {"video": args.video, "start": args.start, "end": args.end}
     if args.audio is not None:
@@ -123,12 +128,15 @@ def checkpoint_kind(config) -> str:
 @contextlib.contextmanager
 def clip_and_model_errors(args: argparse.Namespace):
     """Turn the expected failures of reading the clip and loading the checkpoint into one-line command errors."""
-    from ..inputs_tvlt import MissingAudioError
+    from ..inputs_tvlt import ClipAudioError, MissingAudioError
 
     try:
         yield
     except MissingAudioError:
         raise CommandError(f"{args.video} has no audio track; give the audio with --audio FILE.") from None
+    except ClipAudioError as error:  # its message names the file; say which option gave it
+        given_by_option = args.audio is not None and error.path == os.fspath(args.audio)
+        raise CommandError(f"--audio {error}" if given_by_option else str(error)) from None
     except ImportError as error:  # PyAV missing: its message says how to install it
         raise CommandError(str(error)) from None
     except OSError as error:

@@ -3,6 +3,7 @@
 import json
 import logging
 import math
+import re
 
 import numpy as np
 import PIL.Image
@@ -239,7 +240,9 @@ def test_original_mode_takes_channels_first_and_float_frames():
     video = letterboxed_video(8, seed=3)
     processor = TvltImageProcessor(preprocessing_mode="original", crop_size={"height": 32, "width": 32})
     expected = processor(video, return_tensors="np")["pixel_values"]
-    np.testing.assert_array_equal(processor(video.transpose(0, 3, 1, 2), return_tensors="np")["pixel_values"], expected)
+    np.testing.assert_array_equal(
+        processor(video.transpose(0, 3, 1, 2), return_tensors="np")["pixel_values"], expected
+    )
     np.testing.assert_array_equal(processor(video.astype(np.float32), return_tensors="np")["pixel_values"], expected)
 
 
@@ -298,7 +301,7 @@ def test_already_rescaled_frames_warn(caplog):
     "videos, match",
     [
         (42, "videos"),
-        ("", "No such media file"),
+        ("", "The video path is empty"),
         (np.zeros((4, 4)), "3-D .* 4-D .* or 5-D"),
         ([np.zeros((2, 8, 8, 3)), 7], "videos"),
         ([[np.zeros((8, 8, 3))], []], "video 1 must be a non-empty list"),
@@ -315,6 +318,44 @@ def test_bad_videos_raise_clear_errors(videos, match):
         return
     with pytest.raises((ValueError, FileNotFoundError), match=match):
         TvltImageProcessor()(videos, **SMALL)
+
+
+@pytest.mark.parametrize("mode", PREPROCESSING_MODES)
+@pytest.mark.parametrize("as_list", [False, True])
+@pytest.mark.parametrize(
+    "pixels, reason",
+    [
+        (frames(2) > 128, "booleans are not pixel values"),
+        (torch.from_numpy(frames(2) > 128), "booleans are not pixel values"),
+        (frames(2) + 1j, "the imaginary parts are not zero"),
+        (np.full((2, 32, 32, 3), "128"), "the values are not numbers"),
+        (np.full((2, 32, 32, 3), b"128"), "the values are not numbers"),
+        (np.full((2, 32, 32, 3), None), "an object array must hold numbers"),
+        (np.full((2, 32, 32, 3), True, dtype=object), "an object array must hold numbers"),
+        (frames(2).astype("datetime64[s]"), "the values are not numbers"),
+        (frames(2).astype("timedelta64[s]"), "the values are not numbers"),
+    ],
+)
+def test_frames_that_are_not_pixel_values_are_refused_naming_the_dtype(pixels, reason, as_list, mode):
+    """4.40.2 read booleans as the levels 0 and 1 (nearly black frames) and failed inside numpy on the others."""
+    dtype = re.escape(str(pixels.dtype).removeprefix("torch."))
+    with pytest.raises(ValueError, match=rf"`videos`/`images`: frames of dtype \|?{dtype} .*: {reason}"):
+        TvltImageProcessor(preprocessing_mode=mode)(list(pixels) if as_list else pixels, **SMALL)
+
+
+@pytest.mark.parametrize(
+    "pixels",
+    [
+        frames(2).astype(np.complex64),  # no imaginary part: 4.40.2 read the real part
+        frames(2).astype(object),
+        frames(2).astype(np.float16),
+        torch.from_numpy(frames(2).astype(np.float32)).bfloat16(),  # 4.40.2 could not convert it
+    ],
+)
+def test_numbers_of_other_dtypes_are_read_as_their_values(pixels):
+    expected = TvltImageProcessor()(frames(2).astype(np.float64), **SMALL)["pixel_values"]
+    np.testing.assert_array_equal(TvltImageProcessor()(pixels, **SMALL)["pixel_values"], expected)
+    np.testing.assert_array_equal(TvltImageProcessor()(list(pixels), **SMALL)["pixel_values"], expected)
 
 
 def test_frames_of_different_sizes_need_a_common_output_size():

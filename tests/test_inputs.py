@@ -1,8 +1,11 @@
 """`inputs_tvlt`: the padding collator and the per-clip time window (pipeline, matcher, CLI and training share them)."""
 
+import logging
+import re
+
 import pytest
 import torch
-from _av_toys import moving_square_frames, tiny_processor, tone, write_clip
+from _av_toys import moving_square_frames, save_tiny_checkpoint, tiny_processor, tone, write_clip
 from conftest import tiny_config
 
 from tvlt import feature_extraction_tvlt
@@ -172,3 +175,133 @@ def test_a_longer_explicit_window_samples_frames_over_all_of_it(tmp_path):
     torch.testing.assert_close(inputs["pixel_values"], expected)
     default_window = preparer(AudioVisualClip(video=str(clip)))["pixel_values"]
     assert not torch.equal(default_window, expected)
+
+
+# -- what the clip preparer says: window notices and audio errors ----------------------------------------------------
+
+
+@pytest.fixture
+def notices(monkeypatch, caplog):
+    """The preparer's notices of this test alone (each kind is said once per process)."""
+    from tvlt import inputs_tvlt
+
+    monkeypatch.setattr(inputs_tvlt, "_SAID", set(), raising=False)
+    caplog.set_level(logging.WARNING, logger="tvlt.inputs_tvlt")
+    return caplog
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    """3 s at 8 fps with a tone: longer than the tiny model's 0.75 s of audio."""
+    folder = tmp_path_factory.mktemp("clips")
+    return write_clip(folder / "long.mp4", moving_square_frames(24), waveform=tone(500.0, 3.0))
+
+
+def test_the_default_window_notice_names_the_window_used_from_start(long_clip, notices):
+    """It said `[0, end)` whatever the start, and printed the window's end as the model's audio span."""
+    preparer = TvltClipPreparer(tiny_processor(), tiny_config())
+    preparer(AudioVisualClip(video=str(long_clip), start=1.25))
+    preparer(AudioVisualClip(video=str(long_clip), start=0.5))  # said once
+    assert len(notices.records) == 1, notices.text
+    assert f"{long_clip} lasts 3 s; TVLT read [1.25 s, 1.999 s) of it" in notices.text
+    assert not re.search(r"\d\.\d{4,}", notices.text)  # to the millisecond
+
+
+def test_the_notice_quotes_a_truncated_files_decodable_length(long_clip, tmp_path, notices):
+    """It quoted the length the header declares."""
+    import av
+
+    truncated = tmp_path / "truncated.mp4"
+    with av.open(str(long_clip)) as source, av.open(str(truncated), "w", options={"movflags": "faststart"}) as out:
+        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
+        for packet in source.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    data = truncated.read_bytes()
+    truncated.write_bytes(data[: int(len(data) * 0.7)])
+    preparer = TvltClipPreparer(tiny_processor(), tiny_config())
+    preparer(AudioVisualClip(video=str(truncated)))
+    lasts = float(re.search(r"lasts ([\d.]+) s", notices.text).group(1))
+    assert 1.0 < lasts < 2.9, notices.text
+
+
+def test_windows_longer_than_the_models_audio_are_said_once_and_sub_patch_overshoots_never(long_clip, notices):
+    """Fine-tuning warned once per CSV window that overshot the model's audio by 0.02 s."""
+    preparer = TvltClipPreparer(tiny_processor(), tiny_config())
+    span, patch = preparer.max_audio_seconds, preparer.audio_patch_seconds
+    for start in (0.0, 0.1, 0.2):
+        preparer(AudioVisualClip(video=str(long_clip), start=start, end=start + span + 0.02))
+    assert notices.text == ""
+    for start in (0.0, 0.1, 0.2):
+        preparer(AudioVisualClip(video=str(long_clip), start=start, end=start + span + 2 * patch))
+    assert len(notices.records) == 1
+    assert "The time window [0 s, 0.935 s) of" in notices.text and "audio after 0.749 s is not used" in notices.text
+
+
+@pytest.mark.parametrize("where", ["file", "own track", "waveform"])
+def test_too_short_audio_names_its_source_not_the_feature_extractors_argument(tmp_path, where):
+    """`--audio short.wav` said "`raw_speech`: the clip is too short"."""
+    import soundfile
+
+    from tvlt.inputs_tvlt import ClipAudioError
+
+    short = tone(500.0, 0.04)
+    preparer = TvltClipPreparer(tiny_processor(), tiny_config())
+    video = write_clip(tmp_path / "video.mp4", moving_square_frames(8))
+    if where == "file":
+        soundfile.write(tmp_path / "short.wav", short, 44100)
+        clip, source, path = AudioVisualClip(video=str(video), audio=str(tmp_path / "short.wav")), "short.wav", True
+    elif where == "own track":
+        own = write_clip(tmp_path / "own.mp4", moving_square_frames(8), waveform=short)
+        clip, source, path = AudioVisualClip(video=str(own)), "the audio track of .*own.mp4", True
+    else:
+        clip, source, path = (
+            AudioVisualClip(video=str(video), audio=short, sampling_rate=44100),
+            "the audio wave",
+            False,
+        )
+    with pytest.raises(ClipAudioError, match=rf"{source}.*: the audio in \[0 s, 0.749 s\) is too short") as error:
+        preparer(clip)
+    assert "raw_speech" not in str(error.value)
+    assert (error.value.path is not None) == path
+
+
+def test_the_command_line_names_the_audio_option_and_file(tmp_path, capsys):
+    import soundfile
+
+    from tvlt.cli import main
+
+    repo = save_tiny_checkpoint(tmp_path / "repo")
+    clip = write_clip(tmp_path / "clip.mp4", moving_square_frames(8), waveform=tone(440.0, 1.0))
+    soundfile.write(tmp_path / "short.wav", tone(500.0, 0.04), 44100)
+    (tmp_path / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    capsys.readouterr()
+    cases = {
+        "short.wav": r"--audio \S*short.wav: the audio in \[0 s, 0.749 s\) is too short",
+        "gone.wav": r"--audio \S*gone.wav is a symbolic link to \S*nowhere.wav, which does not exist",
+        "absent.wav": r"--audio \S*absent.wav: no such audio file",
+    }
+    for name, message in cases.items():
+        assert main(["predict", str(clip), "--audio", str(tmp_path / name), "--model", str(repo)]) == 2
+        error = capsys.readouterr().err.strip()
+        assert re.fullmatch(rf"tvlt predict: error: {message}.*", error), error
+        assert "raw_speech" not in error
+
+
+@pytest.mark.parametrize("start", [1e20, 1e300])
+def test_a_start_past_any_file_says_the_window_is_empty(long_clip, start):
+    """Past 2**53 s adding the model's span left `end == start`: "`end` must be after `start`"."""
+    from tvlt.media_tvlt import MediaDecodingError
+
+    preparer = TvltClipPreparer(tiny_processor(), tiny_config())
+    with pytest.raises(MediaDecodingError, match=r"no video frame in the window \[1e\+\d+ s, 1e\+\d+ s\); .* \(3 s\)"):
+        preparer(AudioVisualClip(video=str(long_clip), start=start))
+
+
+@pytest.mark.parametrize("window", [{"start": float("inf")}, {"end": float("inf")}, {"start": float("nan")}])
+def test_non_finite_windows_are_refused_naming_the_bound(window):
+    """inf went through and failed later with `OverflowError`."""
+    name = next(iter(window))
+    with pytest.raises(ValueError, match=rf"`{name}` must be a finite non-negative number of seconds"):
+        AudioVisualClip.from_input("clip.mp4", **window)

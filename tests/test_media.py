@@ -1,8 +1,10 @@
 """Reading video and audio files: frame sampling, seeking, audio tracks, windows, damaged and missing files."""
 
 import builtins
+import collections
 import logging
 import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from _preprocessing_utils import (
     index_of_frame,
     mosei_frames,
     stereo_tone,
+    write_long_clip,
     write_video,
 )
 from tvlt.media_tvlt import (
@@ -182,14 +185,58 @@ class TestReadVideo:
         with pytest.raises(MediaDecodingError, match="tone.wav.*no video stream"):
             read_video(wav)
 
-    @pytest.mark.parametrize("window", [{"start": -1.0}, {"end": "3"}, {"start": 3.0, "end": 2.0}])
+    @pytest.mark.parametrize(
+        "window",
+        [
+            {"start": -1.0},
+            {"end": "3"},
+            {"start": 3.0, "end": 2.0},
+            {"start": 2.0, "end": 2.0},
+            {"start": float("inf")},
+            {"end": float("inf")},
+            {"end": float("nan")},
+        ],
+    )
     def test_invalid_window(self, mp4_without_audio, window):
-        with pytest.raises(ValueError, match="start|end"):
+        """inf and nan once escaped as `OverflowError`/`ValueError` from `Fraction`."""
+        with pytest.raises(ValueError, match="`start`|`end`"):
             read_video(mp4_without_audio, **window)
 
-    def test_empty_window(self, mp4_without_audio):
-        with pytest.raises(MediaDecodingError, match="no video frame in the window"):
-            read_video(mp4_without_audio, start=5.0)
+    @pytest.mark.parametrize("start, said", [(5.0, r"\[5 s, the end\)"), (1e20, r"\[1e\+20 s, the end\)")])
+    def test_empty_window(self, mp4_without_audio, start, said):
+        with pytest.raises(MediaDecodingError, match=rf"no video frame in the window {said}; .* \(0.667 s\)"):
+            read_video(mp4_without_audio, start=start)
+
+    def test_directory_and_dangling_link_say_what_they_are(self, tmp_path):
+        """A directory was reported as "No such media file"."""
+        (tmp_path / "clips.mp4").mkdir()
+        with pytest.raises(IsADirectoryError, match=r"clips.mp4 is a directory; expected a video file"):
+            read_video(tmp_path / "clips.mp4")
+        with pytest.raises(IsADirectoryError, match=r"clips.mp4 is a directory; expected an audio file"):
+            load_audio(tmp_path / "clips.mp4")
+        (tmp_path / "gone.mp4").symlink_to(tmp_path / "moved.mp4")
+        with pytest.raises(FileNotFoundError, match=r"gone.mp4 is a symbolic link to .*moved.mp4, which does not"):
+            read_video(tmp_path / "gone.mp4")
+
+    def test_empty_file(self, tmp_path):
+        (tmp_path / "empty.mp4").write_bytes(b"")
+        with pytest.raises(MediaDecodingError, match="empty.mp4: cannot be opened"):
+            read_video(tmp_path / "empty.mp4")
+        with pytest.raises(MediaDecodingError, match="empty.mp4"):
+            load_audio(tmp_path / "empty.mp4")
+
+    def test_a_truncated_file_reports_its_decodable_length_for_any_window(self, mp4_with_audio, tmp_path, caplog):
+        """The length of a truncated file was the header's unless a sampled frame lay past the data."""
+        path, _ = mp4_with_audio
+        truncated = tmp_path / "truncated.mp4"
+        data = path.read_bytes()
+        truncated.write_bytes(data[: len(data) // 2])
+        whole = read_video(truncated, 8)
+        with caplog.at_level(logging.WARNING):
+            window = read_video(truncated, 4, start=1.0, end=2.0)
+        assert "probably truncated" in caplog.text
+        assert window.total_num_frames == whole.total_num_frames < 300
+        assert [index_of_frame(f) for f in window.frames] == [30, 37, 45, 52]
 
     def test_path_must_be_a_path(self):
         with pytest.raises(TypeError, match="str or os.PathLike"):
@@ -206,6 +253,191 @@ class TestReadVideo:
         monkeypatch.setattr(builtins, "__import__", without_av)
         with pytest.raises(ImportError, match=r"pip install 'tvlt\[video\]'"):
             read_video(mp4_without_audio)
+
+
+# -- clips encoded like real ones: long GOPs, B-frames, open GOPs, variable frame rate -------------------------------
+
+
+def slowly_changing_frame(index: int, size: int = 64) -> np.ndarray:
+    """A frame that differs little from its neighbours (so encoders see no scene cut and keep their long GOPs), with
+    `index` spelt in binary along its bottom edge (see `index_in_frame`)."""
+    frame = np.full((size, size, 3), 90, dtype=np.uint8)
+    frame[..., 2] = np.arange(size, dtype=np.uint8)[None, :] * 3
+    top = index % (size - 24)
+    frame[top : top + 8, 6:14] = (230, 40, 40)
+    gray = index ^ (index >> 1)  # one cell changes from a frame to the next
+    for bit in range(10):
+        frame[-6:, 6 * bit : 6 * bit + 6] = 180 if (gray >> bit) & 1 else 80
+    return frame
+
+
+def index_in_frame(frame: np.ndarray) -> int:
+    cells = [frame[-5:-1, 6 * bit + 1 : 6 * bit + 5].mean() for bit in range(10)]
+    index = gray = sum(1 << bit for bit, level in enumerate(cells) if level > 130)
+    while gray:
+        gray >>= 1
+        index ^= gray
+    return index
+
+
+_VFR_DURATIONS_MS = np.random.default_rng(0).choice([20, 33, 50, 100], 299)
+LONG_GOP_CLIPS = {
+    # x264's defaults: keyframes up to 250 frames (8 s) apart, where it sees no scene cut, 3 B-frames
+    "x264_defaults.mp4": {"codec": "libx264"},
+    "x264_one_keyframe.mp4": {"codec": "libx264", "options": {"x264-params": "keyint=infinite:scenecut=0"}},
+    # open GOP: B-frames after each keyframe (in decoding order) refer to the previous GOP; Matroska declares no
+    # frame count
+    "x264_open_gop.mkv": {
+        "codec": "libx264",
+        "options": {"x264-params": "keyint=100:min-keyint=100:scenecut=0:open-gop=1"},
+    },
+    "mpeg4_b_frames.mp4": {"codec": "mpeg4", "gop_size": 300, "max_b_frames": 2},
+    "vp9_long_gop.webm": {"codec": "libvpx-vp9", "gop_size": 300},
+    # variable frame rate: frames 20 to 100 ms apart
+    "x264_vfr.mp4": {"codec": "libx264", "timestamps_ms": np.cumsum([0, *_VFR_DURATIONS_MS]).tolist()},
+}
+
+
+def write_long_gop_clip(path, codec, options=None, gop_size=None, max_b_frames=None, timestamps_ms=None):
+    if codec not in av.codecs_available:
+        pytest.skip(f"this PyAV build has no {codec} encoder")
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=30, options=options or {})
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        if gop_size is not None:
+            stream.codec_context.gop_size = gop_size
+        if max_b_frames is not None:
+            stream.codec_context.max_b_frames = max_b_frames
+        if timestamps_ms is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        # 15 s at 30 fps, or 300 frames (about 15 s) at the variable rate
+        for index in range(450 if timestamps_ms is None else len(timestamps_ms)):
+            picture = av.VideoFrame.from_ndarray(slowly_changing_frame(index), format="rgb24")
+            if timestamps_ms is not None:
+                picture.pts, picture.time_base = timestamps_ms[index], Fraction(1, 1000)
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())
+
+
+def decode_everything(path):
+    """Every frame of the file with plain PyAV, in presentation order, and the index `read_video` gives each (its
+    time in frames of the average rate: the frame's position in a constant-frame-rate file)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoded = sorted(
+            ((frame.pts, frame.to_ndarray(format="rgb24")) for frame in container.decode(stream)),
+            key=lambda item: item[0],
+        )
+        start, time_base, fps = stream.start_time or 0, stream.time_base, stream.average_rate
+    return [image for _, image in decoded], [round((pts - start) * time_base * fps) for pts, _ in decoded]
+
+
+@pytest.fixture(scope="module")
+def long_gop_clip(tmp_path_factory):
+    """`long_gop_clip(name)`: the clip written once per module, with its full decode (`decode_everything`)."""
+    folder, cache = tmp_path_factory.mktemp("long_gop"), {}
+
+    def get(name):
+        if name not in cache:
+            write_long_gop_clip(folder / name, **LONG_GOP_CLIPS[name])
+            cache[name] = (folder / name, *decode_everything(folder / name))
+        return cache[name]
+
+    return get
+
+
+class TestLongGroupsOfPictures:
+    """Decoding must end and stay within one pass over the file whatever the keyframe spacing: the reader once seeked
+    forever when the first frame it needed lay more than 2 s after the keyframe before it."""
+
+    @pytest.mark.parametrize("name", sorted(LONG_GOP_CLIPS))
+    @pytest.mark.parametrize(
+        "num_frames, window",
+        [
+            (8, {}),
+            (8, {"start": 10, "end": 13}),
+            (8, {"start": 3, "end": 5}),
+            (None, {"start": 3, "end": 5}),
+            (4, {"start": 9.5}),
+        ],
+    )
+    def test_frames_equal_a_full_decode_and_each_is_decoded_at_most_twice(
+        self, long_gop_clip, monkeypatch, name, num_frames, window
+    ):
+        path, images, indices = long_gop_clip(name)
+        counter = DecodeCounter(av, budget=2 * len(images))
+        monkeypatch.setattr(av, "open", counter)
+        decoded = read_video(path, num_frames, **window)
+        monkeypatch.undo()
+
+        for index, frame in zip(decoded.frame_indices.tolist(), decoded.frames, strict=True):
+            # the frame at that index, or the next one when a variable frame rate leaves a gap there
+            expected = next(position for position, other in enumerate(indices) if other >= index)
+            np.testing.assert_array_equal(frame, images[expected])
+        if "vfr" not in name:
+            assert [index_in_frame(frame) for frame in decoded.frames] == decoded.frame_indices.tolist()
+        timestamps = counter.timestamps[str(path)]
+        assert len(timestamps) <= len(images)
+        assert max(collections.Counter(timestamps).values()) <= 2
+
+    def test_one_keyframe_per_file_is_decoded_in_one_pass(self, long_gop_clip, monkeypatch):
+        path, images, _ = long_gop_clip("x264_one_keyframe.mp4")
+        counter = DecodeCounter(av, budget=2 * len(images))
+        monkeypatch.setattr(av, "open", counter)
+        decoded = read_video(path, 8, start=10, end=13)
+        assert decoded.frame_indices.tolist() == [300, 311, 322, 333, 345, 356, 367, 378]
+        # from the one keyframe up to the last target (and the B-frames the decoder holds back), each frame once
+        assert counter.frames[str(path)] <= 379 + 3
+        assert max(collections.Counter(counter.timestamps[str(path)]).values()) == 1
+
+
+@pytest.fixture(scope="module")
+def minute(tmp_path_factory):
+    return write_long_clip(tmp_path_factory.mktemp("long") / "minute.mp4", 60)
+
+
+@pytest.fixture(scope="module")
+def minute_mkv(tmp_path_factory):
+    return write_long_clip(tmp_path_factory.mktemp("long") / "minute.mkv", 60)
+
+
+class TestWindowsOfLongFiles:
+    """Only the window is decoded: `tvlt predict --start 3500 --end 3501` on a one-hour video once decoded its audio
+    from 0 (1.2 GB, 11.6 s). benchmarks/bench_long_window.py measures the hour; here a minute, counting packets."""
+
+    def test_the_audio_of_a_window_decodes_only_the_window_and_its_pre_roll(self, minute, decode_counter):
+        waveform, rate = load_audio(minute, start=50.0, end=51.0)
+        assert waveform.shape == (44100,) and rate == 44100
+        # AAC packets hold 1024 samples: the window (43 packets) and the 0.5 s pre-roll, not the 2584 of the track
+        assert decode_counter.audio_packets[str(minute)] < 2 * 44100 / 1024
+
+    def test_the_frames_of_a_window_decode_only_from_the_keyframe_before_it(self, minute, decode_counter):
+        decoded = read_video(minute, 8, start=50.0, end=51.0)
+        assert decoded.frame_indices.tolist() == [1500, 1503, 1507, 1511, 1515, 1518, 1522, 1526]
+        assert decode_counter.frames[str(minute)] <= 1526 - 1500 + 1  # keyframes every 2 s: 1500 is one
+
+    def test_a_window_of_a_file_without_a_frame_count_reads_only_the_window(self, minute_mkv, monkeypatch):
+        """Matroska declares no frame count: counting the packets read the whole file for any window."""
+        images, _ = decode_everything(minute_mkv)
+        decode_counter = DecodeCounter(av)
+        monkeypatch.setattr(av, "open", decode_counter)
+        decoded = read_video(minute_mkv, 8, start=50.0, end=51.0)
+        np.testing.assert_array_equal(decoded.frames, np.stack([images[index] for index in decoded.frame_indices]))
+        assert decoded.total_num_frames == len(images) == 1800
+        assert decode_counter.video_packets[str(minute_mkv)] < 2 * 60  # a group of pictures, not the 1800 packets
+        read_video(minute_mkv, 8)  # the whole file is sampled over its exact frame count
+        assert decode_counter.video_packets[str(minute_mkv)] > 1800
+
+    def test_the_clip_preparer_reads_only_the_window(self, minute, decode_counter):
+        from _av_toys import tiny_processor
+        from conftest import tiny_config
+
+        from tvlt.inputs_tvlt import AudioVisualClip, TvltClipPreparer
+
+        TvltClipPreparer(tiny_processor(), tiny_config())(AudioVisualClip(video=str(minute), start=50.0))
+        assert decode_counter.audio_packets[str(minute)] < 2 * 44100 / 1024
+        assert decode_counter.frames[str(minute)] <= 30
 
 
 class TestLoadAudio:
@@ -273,6 +505,16 @@ class TestLoadAudio:
     def test_video_without_audio_track_names_the_file(self, mp4_without_audio):
         with pytest.raises(MediaDecodingError, match=f"{mp4_without_audio}.*no audio track"):
             load_audio(mp4_without_audio)
+
+    @pytest.mark.parametrize("start", [1e15, 1e20, 50.0])
+    def test_a_window_past_the_end_of_a_track_says_how_long_it_is(self, mp4_with_audio, tmp_path, start):
+        """A huge start made the seek raise `OverflowError` in video containers."""
+        path, tone = mp4_with_audio
+        wav = tmp_path / "tone.wav"
+        soundfile.write(wav, tone.T, 44100)
+        for media in (path, wav):
+            with pytest.raises(MediaDecodingError, match=rf"{media.name}: no audio samples .* the audio lasts 10"):
+                load_audio(media, start=start)
 
     def test_missing_and_corrupt_files(self, tmp_path):
         with pytest.raises(FileNotFoundError, match="absent.wav"):

@@ -299,6 +299,81 @@ def test_video_file_with_its_own_audio_track(processor, tmp_path):
     assert outputs["audio_values"].shape == (1, 1, 176, 128)  # 2 s at 44.1 kHz: 172 frames, padded to 176
 
 
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    write_video(folder / "sound.mp4", num_frames=30, audio_codec="aac")
+    write_video(
+        folder / "other.mp4", num_frames=45, audio_codec="aac", frame_fn=lambda i: np.full((64, 64, 3), i, np.uint8)
+    )
+    write_video(folder / "silent.mp4", num_frames=30)
+    (folder / "folder.mp4").mkdir()
+    return folder
+
+
+def test_a_video_file_alone_brings_its_own_audio_track(processor, clips):
+    """`processor(videos="clip.mp4")` returned frames only, and the model then ran video-only."""
+    sound, other = str(clips / "sound.mp4"), clips / "other.mp4"
+    alone = processor(videos=sound, return_tensors="np", **SMALL)
+    explicit = processor(videos=sound, audio=sound, return_tensors="np", **SMALL)
+    assert sorted(alone) == ["audio_mask", "audio_values", "pixel_mask", "pixel_values"]
+    for key in explicit:
+        np.testing.assert_array_equal(alone[key], explicit[key])
+    batch = processor(videos=[sound, other], return_tensors="np", **SMALL)
+    np.testing.assert_array_equal(
+        batch["audio_values"], processor(audio=[sound, other], return_tensors="np")["audio_values"]
+    )
+    assert batch["pixel_values"].shape[0] == batch["audio_values"].shape[0] == 2
+
+
+def test_audio_false_asks_for_the_video_inputs_only(processor, clips):
+    outputs = processor(videos=clips / "sound.mp4", audio=False, return_tensors="np", **SMALL)
+    assert sorted(outputs) == ["pixel_mask", "pixel_values"]
+    silent = processor(videos=[clips / "silent.mp4"], audio=False, return_tensors="np", **SMALL)
+    assert sorted(silent) == ["pixel_mask", "pixel_values"]
+
+
+def test_explicit_audio_is_used_as_given(processor, clips):
+    waveform = audio(44100)
+    outputs = processor(
+        videos=[clips / "silent.mp4", clips / "sound.mp4"], audio=[waveform, waveform], sampling_rate=44100, **SMALL
+    )
+    alone = processor(audio=[waveform, waveform], sampling_rate=44100)
+    np.testing.assert_array_equal(outputs["audio_values"], alone["audio_values"])
+
+
+def test_frames_never_bring_audio(processor):
+    """Arrays-only calls give what they gave before files brought their tracks."""
+    for videos in (video(), [video(), video(seed=1)], [list(video())]):
+        assert sorted(processor(videos=videos, **SMALL)) == ["pixel_mask", "pixel_values"]
+
+
+@pytest.mark.parametrize(
+    "videos, error, message",
+    [
+        ("silent.mp4", ValueError, r"silent.mp4 has no audio track; give the audio with `audio=`.*`audio=False`"),
+        (["sound.mp4", "silent.mp4"], ValueError, r"silent.mp4 has no audio track; .*`audio=False`"),
+        (["sound.mp4", "frames"], ValueError, r"`videos`: video 1 is frames, which have no sound, .*`audio=False`"),
+        ("folder.mp4", IsADirectoryError, r"folder.mp4 is a directory; expected a video file"),
+        ("absent.mp4", FileNotFoundError, r"absent.mp4: no such video file"),
+    ],
+)
+def test_a_video_file_without_sound_and_without_audio_says_both_ways_out(processor, clips, videos, error, message):
+    def resolve(name):
+        return video() if name == "frames" else clips / name
+
+    videos = [resolve(name) for name in videos] if isinstance(videos, list) else resolve(videos)
+    with pytest.raises(error, match=message):
+        processor(videos=videos, **SMALL)
+
+
+def test_directories_given_as_audio_say_so(processor, clips):
+    with pytest.raises(IsADirectoryError, match=r"folder.mp4 is a directory; expected an audio file"):
+        processor(audio=clips / "folder.mp4")
+    with pytest.raises(IsADirectoryError, match=r"folder.mp4 is a directory; expected an audio file"):
+        processor(videos=clips / "sound.mp4", audio=[clips / "folder.mp4"], **SMALL)
+
+
 @pytest.mark.media
 @needs_samples
 @pytest.mark.parametrize("mode", ["transformers", "original"])
