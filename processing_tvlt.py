@@ -276,7 +276,6 @@ TvltProcessor.register_for_auto_class("AutoProcessor")
 if TYPE_CHECKING:
     from .configuration_tvlt import TvltConfig  # noqa: F401
     from .inputs_tvlt import TvltClipPreparer  # noqa: F401
-    from .media_tvlt import DecodedVideo  # noqa: F401
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
