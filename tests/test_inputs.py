@@ -276,7 +276,7 @@ def test_the_command_line_names_the_audio_option_and_file(tmp_path, capsys):
 
     repo = save_tiny_checkpoint(tmp_path / "repo")
     clip = write_clip(tmp_path / "clip.mp4", moving_square_frames(8), waveform=tone(440.0, 1.0))
-    soundfile.write(tmp_path / "short.wav", tone(500.0, 0.04), 44100)
+    soundfile.write(tmp_path / "short.wav", tone(500.0, 0.005), 44100)
     (tmp_path / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
     capsys.readouterr()
     cases = {
