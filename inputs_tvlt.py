@@ -42,6 +42,11 @@ CLIP_KEYS = ("video", "audio", "sampling_rate", "start", "end")
 _ORIGINAL_MAX_AUDIO_FRAMES = 1024
 _ORIGINAL_AUDIO_PADDING_VALUE = -1.0
 
+# The latest time a window may name, in seconds (about 116 days: longer than any recording). Seconds become int64
+# timestamps of a stream's time base (nanosecond time bases exist) and sample indices; far beyond this (1e20) they
+# overflow, and `start + span` rounds back to `start`. The command line checks the same bound (commands/_argtypes.py).
+MAX_WINDOW_SECONDS = 10_000_000
+
 # Formats PIL opens that are videos rather than still images when they hold several frames.
 _ANIMATED_IMAGE_FORMATS = {"GIF", "PNG", "WEBP", "MPO", "TIFF"}
 
@@ -128,10 +133,15 @@ class AudioVisualClip:
 
 
 def check_window(start, end, argument: str = "window") -> None:
-    """`start`/`end`: non-negative seconds with `end > start`, or `None`."""
+    """`start`/`end`: seconds from 0 to `MAX_WINDOW_SECONDS` with `end > start`, or `None`."""
     for name, value in (("start", start), ("end", end)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
-            raise ValueError(f"`{argument}`: `{name}` must be a non-negative number of seconds, got {value!r}.")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_WINDOW_SECONDS
+        ):
+            raise ValueError(
+                f"`{argument}`: `{name}` must be a finite number of seconds from 0 to {MAX_WINDOW_SECONDS:,} (116 "
+                f"days), got {value!r}."
+            )
     if start is not None and end is not None and end <= start:
         raise ValueError(f"`{argument}`: `end` ({end}) must be after `start` ({start}).")
 

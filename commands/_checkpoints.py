@@ -62,27 +62,40 @@ def check_device(device: str | None) -> None:
         raise CommandError(f"--device {device}: torch sees no CUDA device on this machine; use --device cpu.")
 
 
+def check_clip_paths(args: argparse.Namespace) -> None:
+    """The torch-free checks of the clip arguments (a subcommand's `validate`): the files exist, the window is ordered.
+    (`--start`/`--end` values are checked by their argparse type.)"""
+    for flag, path, noun in (("VIDEO", args.video, "video"), ("--audio", args.audio, "audio")):
+        if path is None:
+            continue
+        if os.path.isdir(path):
+            raise CommandError(
+                f"{flag} {path} is a directory; expected {'a' if noun == 'video' else 'an'} {noun} file."
+            )
+        if not os.path.isfile(path):
+            raise CommandError(f"{flag} {path}: no such {noun} file.")
+    if args.end is not None:
+        if args.start is None and args.end == 0:
+            raise CommandError("--end must be greater than 0 (the window starts at 0 s).")
+        if args.start is not None and args.end <= args.start:
+            raise CommandError(f"--end ({args.end}) must be after --start ({args.start}).")
+
+
 def check_clip_arguments(args: argparse.Namespace) -> dict:
-    """The clip as the pipeline takes it, after checking the files (one-line errors)."""
-    from ..inputs_tvlt import check_audio_file, check_video_file, check_window
+    """The clip as the pipeline takes it, after the library's checks of the files (one-line errors)."""
+    from ..inputs_tvlt import check_audio_file, check_video_file
 
     check_video_file(args.video)
     if args.audio is not None:
         check_audio_file(args.audio)
-    try:
-        check_window(args.start, args.end, "--start/--end")
-    except ValueError:
-        raise CommandError(f"--end ({args.end}) must be after --start ({args.start}).") from None
     clip = {"video": args.video, "start": args.start, "end": args.end}
     if args.audio is not None:
         clip["audio"] = args.audio
     return clip
 
 
-def load_tvlt_config(model: str, revision: str | None = None):
-    """The checkpoint's `TvltConfig`; a `CommandError` naming what is wrong with `--model` otherwise."""
-    from transformers import AutoConfig
-
+def check_model_argument(model: str) -> None:
+    """The torch-free checks of `--model`: an existing checkpoint folder with a config.json, or a Hub repo id."""
     if os.path.exists(model):
         if not os.path.isdir(model):
             raise CommandError(
@@ -92,6 +105,13 @@ def load_tvlt_config(model: str, revision: str | None = None):
             raise CommandError(f"--model {model} has no config.json: it is not a transformers checkpoint folder.")
     elif not _REPO_ID.match(model) or model.startswith((".", "~")):
         raise CommandError(f"--model {model}: no such checkpoint folder.")
+
+
+def load_tvlt_config(model: str, revision: str | None = None):
+    """The checkpoint's `TvltConfig`; a `CommandError` naming what is wrong with `--model` otherwise."""
+    from transformers import AutoConfig
+
+    check_model_argument(model)
     try:
         config = AutoConfig.from_pretrained(model, revision=revision)
     except (OSError, ValueError) as error:
@@ -165,7 +185,9 @@ __all__ = [
     "add_clip_arguments",
     "add_model_arguments",
     "check_clip_arguments",
+    "check_clip_paths",
     "check_device",
+    "check_model_argument",
     "checkpoint_kind",
     "load_tvlt_config",
     "quiet_transformers",

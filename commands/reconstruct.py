@@ -10,7 +10,9 @@ from ._checkpoints import (
     add_clip_arguments,
     add_model_arguments,
     check_clip_arguments,
+    check_clip_paths,
     check_device,
+    check_model_argument,
     checkpoint_kind,
     clip_and_model_errors,
     load_tvlt_config,
@@ -41,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="R",
         help="fraction of audio patches to hide (default: the checkpoint's, 0.15 for TVLT-base)",
     )
+
+
+def validate(args: argparse.Namespace) -> None:
+    check_clip_paths(args)
+    check_model_argument(args.model)
+    _check_out(args.out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,4 +109,4 @@ def _check_out(out: str) -> str:
     return out
 
 
-__all__ = ["HELP", "add_arguments", "run"]
+__all__ = ["HELP", "add_arguments", "run", "validate"]
