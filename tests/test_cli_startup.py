@@ -61,7 +61,7 @@ ERROR_CASES = [
     (["predict", "{clip}", "--model", "./no/such/folder"], "no such checkpoint folder"),
     (["predict", "{clip}", "--model", "{checkpoint}", "--top-k", "0"], "argument --top-k: expected a positive"),
     (["predict", "{clip}"], "the following arguments are required: --model"),
-    (["reconstruct", "{clip}", "--model", "{checkpoint}", "--out", "x.unknown"], "give a path ending in .png"),
+    (["reconstruct", "{clip}", "--model", "{checkpoint}", "--out", "x.unknown"], "unknown picture format"),
     (["reconstruct", "{clip}", "--model", "{checkpoint}", "--out", "{root}/no/x.png"], "does not exist"),
     (["convert", "src", "dst", "--private"], "--private need --push-to-hub"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
