@@ -57,7 +57,7 @@ def _register_with_auto_classes() -> None:
     from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining
     from transformers import AutoFeatureExtractor, AutoModelForVideoClassification, AutoProcessor
 
-    # transformers 5.5-5.13 export, under this name, a placeholder that needs torchvision; the class itself does not
+    # transformers 5.4-5.17 export, under this name, a placeholder that needs torchvision; the class itself does not
     from transformers.models.auto.image_processing_auto import AutoImageProcessor
 
     from .configuration_tvlt import TvltConfig

@@ -22,7 +22,7 @@ from transformers import (
     AutoProcessor,
 )
 
-# transformers 5.8-5.13 export a placeholder that needs torchvision under this name; the class itself does not
+# transformers 5.4-5.17 export a placeholder that needs torchvision under this name; the class itself does not
 from transformers.models.auto.image_processing_auto import AutoImageProcessor
 
 import tvlt
