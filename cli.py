@@ -7,10 +7,12 @@ transformers is imported (seconds of start-up). A subcommand module therefore ke
   `_argtypes` and the path checks of `_checkpoints`); torch, transformers, numpy-heavy code and the package's model and
   processor modules are imported inside `run`.
 - `HELP`: one line. `add_arguments(parser)`: argparse only; `type=` functions (`_argtypes`) refuse bad values.
-- `validate(args)` (optional): the torch-free checks of the arguments and the files they name (exists, is a file,
-  options that need each other, ...). It runs before anything heavy.
+- `validate(args)` (optional): the torch-free checks of the arguments and the paths they name (exists, is a file or
+  a folder, options that need each other, an output format, ...). It runs before anything heavy; put every check that
+  can be made without torch, transformers or a media decoder here.
 - `run(args) -> int`: the work. The CLI has registered TVLT with the transformers Auto classes just before calling
-  it (`import tvlt` skips that when it is started by the command line, see `tvlt/__init__.py`).
+  it (`import tvlt` skips that when it is started by the command line, see `tvlt/__init__.py`). Checks that need the
+  heavy libraries (`--device`, a file's content: a still image given as a video, a video without sound) come first.
 
 Expected failures raise `CommandError` or `FileNotFoundError`/`NotADirectoryError`/`IsADirectoryError`/`ValueError`;
 they are printed as one line on stderr with exit code 2, never as a traceback. `tests/test_cli_startup.py` checks that
