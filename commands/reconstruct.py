@@ -167,6 +167,8 @@ def _check_out(out: str) -> tuple[str, str]:
     parent = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(parent):
         raise CommandError(f"--out {out}: the folder {parent} does not exist.")
+    if not os.access(parent, os.W_OK):
+        raise CommandError(f"--out {out}: the folder {parent} is not writable.")
     return picture_format, mode
 
 
@@ -175,8 +177,10 @@ def _save_picture(picture, out: str, picture_format: str, mode: str) -> None:
         picture = picture.quantize(256)
     elif mode != picture.mode:
         picture = picture.convert(mode)
-    # `quality` is read by the lossy writers only (JPEG, WebP, AVIF): the patch edges stay sharp
-    picture.save(out, format=picture_format, quality=95)
+    try:  # `quality` is read by the lossy writers only (JPEG, WebP, AVIF): the patch edges stay sharp
+        picture.save(out, format=picture_format, quality=95)
+    except OSError as error:  # e.g. the disk is full, or the folder became read-only while the model ran
+        raise CommandError(f"--out {out}: cannot write the picture ({error.strerror or error}).") from None
 
 
 __all__ = ["HELP", "add_arguments", "run", "validate"]

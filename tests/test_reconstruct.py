@@ -155,6 +155,14 @@ def test_a_format_pillow_cannot_write_here_is_refused_before_the_model_runs(tmp_
         _check_out(str(tmp_path / "r.bufr"))
 
 
+def test_a_picture_that_cannot_be_written_is_one_line(prepared, tmp_path):
+    model, processor, inputs = prepared
+    picture = render(reconstruct(model, processor.image_processor, inputs), "title")
+    (tmp_path / "taken").mkdir()  # e.g. a folder where the file should go: the save fails with an OSError
+    with pytest.raises(CommandError, match=r"^--out .*taken: cannot write the picture \(Is a directory\)\.$"):
+        _save_picture(picture, str(tmp_path / "taken"), "PNG", "RGB")
+
+
 def test_the_command_writes_a_jpeg(repos, clip, tmp_path, capsys):
     out = tmp_path / "recon.jpg"
     assert main(["reconstruct", str(clip), "--model", str(repos["pretraining"]), "--out", str(out)]) == 0
