@@ -18,7 +18,8 @@ _PRETRAINING_ARCHITECTURES = {"TvltForPreTraining"}
 _REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
 
 
-def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
+def add_clip_arguments(parser: argparse.ArgumentParser, default_start: str = "0") -> None:
+    """`default_start`: what `--help` says the window starts at without `--start`."""
     parser.add_argument("video", metavar="VIDEO", help="a video file (mp4, mkv, webm, avi, mov, ...)")
     parser.add_argument(
         "--audio",
@@ -27,7 +28,10 @@ def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
         "needed when the video has no sound",
     )
     parser.add_argument(
-        "--start", type=seconds, metavar="S", help="start of the time window read from the files (default: 0)"
+        "--start",
+        type=seconds,
+        metavar="S",
+        help=f"start of the time window read from the files (default: {default_start})",
     )
     parser.add_argument(
         "--end",

@@ -23,7 +23,7 @@ from ._checkpoints import (
 
 
 HELP = (
-    "Draw a PNG of TVLT's masked autoencoding of a clip: the input frames and spectrogram, the same with patches "
+    "Draw a picture of TVLT's masked autoencoding of a clip: the input frames and spectrogram, the same with patches "
     "hidden, and the pre-training model's reconstruction (needs a pre-training checkpoint with its MAE decoder)."
 )
 
@@ -32,7 +32,11 @@ _PICTURE_MODES = ("RGB", "P", "L", "1")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_clip_arguments(parser)
+    add_clip_arguments(
+        parser,
+        default_start="0; in a clip longer than 1.5 times the model's audio, the start of its busiest stretch, which "
+        "the command names",
+    )
     add_model_arguments(parser)
     parser.add_argument(
         "--out",
