@@ -1,28 +1,51 @@
 """The `tvlt` command line (also `python -m tvlt`): one subcommand per job, each in `tvlt.commands.<name>`.
 
-A subcommand module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`. Expected failures
-(bad input, missing files, wrong checkpoints) raise `CommandError` or `FileNotFoundError`/`ValueError`; they are
-printed as one line on stderr with exit code 2, never as a traceback.
+The command line answers at once: `--help`, `--version` and every argument or file error come back before torch or
+transformers is imported (seconds of start-up). A subcommand module therefore keeps this contract:
+
+- At module level it imports only the standard library and torch-free modules (`tvlt.commands.*` helpers such as
+  `_argtypes` and the path checks of `_checkpoints`); torch, transformers, numpy-heavy code and the package's model and
+  processor modules are imported inside `run`.
+- `HELP`: one line. `add_arguments(parser)`: argparse only; `type=` functions (`_argtypes`) refuse bad values.
+- `validate(args)` (optional): the torch-free checks of the arguments and the paths they name (exists, is a file or
+  a folder, options that need each other, an output format, ...). It runs before anything heavy; put every check that
+  can be made without torch, transformers or a media decoder here.
+- `run(args) -> int`: the work. The CLI has registered TVLT with the transformers Auto classes just before calling
+  it (`import tvlt` skips that when it is started by the command line, see `tvlt/__init__.py`). Checks that need the
+  heavy libraries (`--device`, a file's content: a still image given as a video, a video without sound) come first.
+
+Expected failures raise `CommandError` or `FileNotFoundError`/`NotADirectoryError`/`IsADirectoryError`/`ValueError`;
+they are printed as one line on stderr with exit code 2, never as a traceback. `tests/test_cli_startup.py` checks that
+building the parser, `--help`, `--version` and the argument and file errors import neither torch nor transformers.
 """
 
 import argparse
 import importlib
 import sys
 
+from . import __version__
 from .commands import SUBCOMMANDS, CommandError
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line, like the command's other errors."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="tvlt",
         description="TVLT (Textless Vision-Language Transformer) for transformers 5.x.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         module = importlib.import_module(f"{__package__}.commands.{name}")
         subparser = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(subparser)
-        subparser.set_defaults(_run=module.run)
+        subparser.set_defaults(_validate=getattr(module, "validate", None), _run=module.run)
     return parser
 
 
@@ -30,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args._validate is not None:
+            args._validate(args)
+        from . import _register_with_auto_classes
+
+        _register_with_auto_classes()
         return int(args._run(args) or 0)
     except (CommandError, FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError) as error:
         print(f"tvlt {args.command}: error: {error}", file=sys.stderr)

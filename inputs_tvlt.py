@@ -153,7 +153,7 @@ class AudioVisualClip:
 
 
 def check_window(start, end, argument: str = "window") -> None:
-    """`start`/`end`: finite non-negative seconds with `end > start`, or `None` (`media_tvlt.check_window`)."""
+    """`start`/`end`: seconds from 0 to `media_tvlt.MAX_WINDOW_SECONDS` with `end > start`, or `None`."""
     _check_window(start, end, argument)
 
 

@@ -24,6 +24,7 @@ Public API (used by `TvltImageProcessor`, `TvltFeatureExtractor` and the `tvlt` 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -31,11 +32,11 @@ from fractions import Fraction
 from typing import Union
 
 import numpy as np
-from transformers.utils import logging
-from transformers.video_utils import VideoMetadata
 
 
-logger = logging.get_logger(__name__)
+# The standard library's logger (transformers' get_logger returns this same one): the command line checks paths and
+# windows with this file before it imports transformers and torch.
+logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
@@ -94,8 +95,10 @@ class DecodedVideo:
     path: str = ""
 
     @property
-    def metadata(self) -> VideoMetadata:
+    def metadata(self):
         """The stream description in transformers' `VideoMetadata` form (for video processors and pipelines)."""
+        from transformers.video_utils import VideoMetadata
+
         height, width = self.frames.shape[1:3]
         return VideoMetadata(
             total_num_frames=self.total_num_frames,
@@ -113,15 +116,24 @@ def is_path(value) -> bool:
     return isinstance(value, (str, os.PathLike))
 
 
+# The latest time a window may name, in seconds (about 116 days: longer than any recording). Seconds become int64
+# timestamps of a stream's time base (nanosecond time bases exist) and sample indices; far beyond this (1e20) they
+# overflow, and `start + span` rounds back to `start`. The command line restates it (commands/_argtypes.py).
+MAX_WINDOW_SECONDS = 10_000_000
+
+
 def check_window(start, end, argument: str | None = None) -> tuple[float | None, float | None]:
-    """Check a time window: `start`/`end` are finite non-negative seconds with `end > start`, or `None` (the start,
-    the end of the file). Raises a one-line `ValueError`, prefixed with `` `argument`: `` when given."""
+    """Check a time window: `start`/`end` are seconds from 0 to `MAX_WINDOW_SECONDS` with `end > start`, or `None`
+    (the start, the end of the file). Raises a one-line `ValueError`, prefixed with `` `argument`: `` when given."""
     prefix = f"`{argument}`: " if argument else ""
     for name, value in (("start", start), ("end", end)):
         if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_WINDOW_SECONDS
         ):
-            raise ValueError(f"{prefix}`{name}` must be a finite non-negative number of seconds, got {value!r}.")
+            raise ValueError(
+                f"{prefix}`{name}` must be a finite number of seconds from 0 to {MAX_WINDOW_SECONDS:,} (116 days), "
+                f"got {value!r}."
+            )
     if start is not None and end is not None and end <= start:
         raise ValueError(f"{prefix}`end` ({end}) must be after `start` ({start}).")
     return start, end
@@ -723,6 +735,7 @@ def _no_samples_message(path: str, start, end, duration: float | None) -> str:
 
 
 __all__ = [
+    "MAX_WINDOW_SECONDS",
     "DecodedVideo",
     "MediaDecodingError",
     "check_media_file",

@@ -11,6 +11,7 @@ row-major inside a frame; audio patches are time-major with `frequency_length //
 patches per time step.
 """
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -593,6 +594,37 @@ class TvltClassifier(nn.Sequential):
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+# The top-level parameters of TvltForPreTraining besides the encoder (`tvlt`): what a classifier or a bare encoder
+# started from a pre-training checkpoint leaves behind
+_PRETRAINING_HEADS = {
+    "matching_head": "matching head",
+    **dict.fromkeys(
+        (
+            "decoder",
+            "encoder_to_decoder",
+            "pixel_mae_head",
+            "audio_mae_head",
+            "pixel_mask_token",
+            "audio_mask_token",
+            "decoder_pixel_pos_embed",
+            "decoder_temporal_embed",
+            "decoder_pixel_type_embed",
+            "decoder_audio_pos_embed",
+            "decoder_freq_embed",
+            "decoder_audio_type_embed",
+        ),
+        "MAE decoder",
+    ),
+}
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of a distributed run (torchrun and accelerate set RANK before the process group exists), or no run."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank() == 0
+    return os.environ.get("RANK", "0") == "0"
+
+
 class TvltPreTrainedModel(PreTrainedModel):
     config_class = TvltConfig
     config: TvltConfig
@@ -645,6 +677,75 @@ class TvltPreTrainedModel(PreTrainedModel):
             init.zeros_(module.decoder_pixel_pos_embed)
             init.zeros_(module.decoder_audio_pos_embed)
 
+    # -- adapters ----------------------------------------------------------------------------------------------------
+
+    def enable_input_require_grads(self):
+        """
+        Make the outputs of both patch embeddings (video and audio) require gradients, so that adapters (e.g. LoRA)
+        on a frozen model train under reentrant gradient checkpointing.
+
+        transformers' version hooks `get_input_embeddings()`, which returns the (video, audio) pair here (4.40.2's API,
+        kept): it found no module to hook and backward failed with "element 0 of tensors does not require grad".
+        """
+
+        def make_output_require_grads(module, inputs, output):
+            output.requires_grad_(True)
+
+        self.disable_input_require_grads()
+        self._require_grads_hooks = [
+            embeddings.register_forward_hook(make_output_require_grads)
+            for embeddings in self.base_model.get_input_embeddings()
+        ]
+        self._require_grads_hook = self._require_grads_hooks[0]  # the attribute older transformers code reads
+
+    def disable_input_require_grads(self):
+        """Remove the hooks of [`~TvltPreTrainedModel.enable_input_require_grads`]."""
+        for hook in getattr(self, "_require_grads_hooks", None) or []:
+            hook.remove()
+        self._require_grads_hooks = []
+        if hasattr(self, "_require_grads_hook"):
+            del self._require_grads_hook
+
+    # -- loading -----------------------------------------------------------------------------------------------------
+
+    def _adjust_missing_and_unexpected_keys(self, *args, **kwargs):
+        """
+        Starting a classifier (or a bare encoder) from a pre-training checkpoint, the recommended way to fine-tune,
+        drops the MAE decoder and the matching head and initialises a new classifier: say so in one line (rank 0 only)
+        instead of transformers' load report listing every one of those tensors (37 lines at TVLT-base size, once per
+        process under torchrun). Anything else missing or unexpected is still reported by transformers.
+        """
+        # Shim: 5.0 passes (missing_keys, unexpected_keys) and returns them; later 5.x pass the loading info and
+        # adjust it in place. An override that stops being called only brings the full report back.
+        adjusted = super()._adjust_missing_and_unexpected_keys(*args, **kwargs)
+        if adjusted is not None:
+            return self._summarise_pretraining_heads(*adjusted)
+        info = args[0] if args else next(iter(kwargs.values()))
+        info.missing_keys, info.unexpected_keys = self._summarise_pretraining_heads(
+            info.missing_keys, info.unexpected_keys
+        )
+        return None
+
+    def _summarise_pretraining_heads(self, missing_keys: set[str], unexpected_keys: set[str]) -> tuple[set, set]:
+        dropped = {key for key in unexpected_keys if key.split(".")[0] in _PRETRAINING_HEADS}
+        if not dropped:
+            return missing_keys, unexpected_keys
+        heads = " and the ".join(sorted({_PRETRAINING_HEADS[key.split(".")[0]] for key in dropped}))
+        new_classifier = {key for key in missing_keys if key.split(".")[0] == "classifier"}
+        message = (
+            f"{type(self).__name__} from {self.config.name_or_path or 'a pre-training checkpoint'}: dropped the "
+            f"pre-training checkpoint's {heads} ({len(dropped)} tensors)"
+        )
+        if _is_main_process():
+            if new_classifier:
+                logger.warning(
+                    f"{message}; initialised a new classifier ({len(new_classifier)} tensors): fine-tune it before "
+                    "use."
+                )
+            else:
+                logger.info(f"{message}.")
+        return set(missing_keys) - new_classifier, set(unexpected_keys) - dropped
+
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Base model
@@ -675,31 +776,38 @@ class TvltModel(TvltPreTrainedModel):
 
     # -- input checks --------------------------------------------------------------------------------------------
 
-    def _check_pixel_inputs(self, pixel_values: torch.Tensor, pixel_mask: torch.Tensor | None) -> None:
+    def _check_pixel_inputs(
+        self,
+        pixel_values: torch.Tensor,
+        pixel_mask: torch.Tensor | None,
+        names: tuple[str, str] = ("pixel_values", "pixel_mask"),
+    ) -> None:
+        """`names`: what the caller calls the two (e.g. `pixel_values_mixed`, `pixel_mask_mixed`), for the errors."""
         config = self.config
+        values_name, mask_name = names
         height, width = config.frame_size
         expected = f"(batch_size, num_frames <= {config.num_frames}, {config.num_image_channels}, {height}, {width})"
         _check_input(
             pixel_values.dim() == 5,
-            f"`pixel_values` must have shape {expected}, got {tuple(pixel_values.shape)}.",
+            f"`{values_name}` must have shape {expected}, got {tuple(pixel_values.shape)}.",
         )
         _, num_frames, channels, frame_height, frame_width = pixel_values.shape
         _check_input(
             (channels, frame_height, frame_width) == (config.num_image_channels, height, width),
-            f"`pixel_values` must have shape {expected}, got {tuple(pixel_values.shape)} (channels and frame size must "
-            "match the config).",
+            f"`{values_name}` must have shape {expected}, got {tuple(pixel_values.shape)} (channels and frame size "
+            "must match the config).",
         )
         _check_input(
             1 <= num_frames <= config.num_frames,
-            f"`pixel_values` has {num_frames} frames but the model takes at most `num_frames`={config.num_frames} "
+            f"`{values_name}` has {num_frames} frames but the model takes at most `num_frames`={config.num_frames} "
             f"(expected shape {expected}); sample frames with the image processor.",
         )
         if pixel_mask is not None:
             expected_mask = (pixel_values.shape[0], num_frames * config.num_patches_per_image)
             _check_input(
                 tuple(pixel_mask.shape) == expected_mask,
-                f"`pixel_mask` must have shape (batch_size, num_frames * patches_per_frame) = {expected_mask} for "
-                f"`pixel_values` of shape {tuple(pixel_values.shape)}, got {tuple(pixel_mask.shape)}.",
+                f"`{mask_name}` must have shape (batch_size, num_frames * patches_per_frame) = {expected_mask} for "
+                f"`{values_name}` of shape {tuple(pixel_values.shape)}, got {tuple(pixel_mask.shape)}.",
             )
 
     def _check_audio_inputs(self, audio_values: torch.Tensor, audio_mask: torch.Tensor | None) -> None:
@@ -1056,6 +1164,29 @@ class TvltForPreTraining(TvltPreTrainedModel):
         decoded = self.decoder(hidden, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         return self.audio_mae_head(decoded.logits)  # [B, Na, pt * pf * C]
 
+    def _check_matching_inputs(self, pixel_values, audio_values, labels, pixel_values_mixed, pixel_mask_mixed) -> None:
+        """Name the argument that is wrong (the encoder would blame `pixel_values`; BCE, an unnamed "Target size")."""
+        if pixel_values_mixed is None:
+            _check_input(pixel_mask_mixed is None, "`pixel_mask_mixed` was given without `pixel_values_mixed`.")
+            video_name, video = "pixel_values", pixel_values
+        else:
+            names = ("pixel_values_mixed", "pixel_mask_mixed")
+            self.tvlt._check_pixel_inputs(pixel_values_mixed, pixel_mask_mixed, names)
+            video_name, video = "pixel_values_mixed", pixel_values_mixed
+        if video is not None and audio_values is not None:
+            _check_input(
+                video.shape[0] == audio_values.shape[0],
+                f"`{video_name}` (batch {video.shape[0]}) and `audio_values` (batch {audio_values.shape[0]}) must "
+                "have the same batch size: matching scores each video against the audio at the same index.",
+            )
+        if labels is not None and audio_values is not None:
+            batch_size = audio_values.shape[0]
+            _check_input(
+                labels.numel() == batch_size,
+                f"Matching `labels` must hold one 0/1 target per pair, shape ({batch_size},) or ({batch_size}, 1) for "
+                f"the batch of {batch_size} in `{video_name}` and `audio_values`; got shape {tuple(labels.shape)}.",
+            )
+
     # -- forward ---------------------------------------------------------------------------------------------------
 
     def forward(
@@ -1100,6 +1231,7 @@ class TvltForPreTraining(TvltPreTrainedModel):
 
         matching_logits = None
         if self.task_matching:
+            self._check_matching_inputs(pixel_values, audio_values, labels, pixel_values_mixed, pixel_mask_mixed)
             matching_video = pixel_values_mixed if pixel_values_mixed is not None else pixel_values
             matching_video_mask = pixel_mask_mixed if pixel_values_mixed is not None else pixel_mask
             if matching_video is not None and audio_values is not None:

@@ -1,6 +1,13 @@
 """argparse `type=` functions shared by the subcommands: a bad value becomes argparse's usage error (exit 2)."""
 
 import argparse
+import math
+
+
+# media_tvlt.MAX_WINDOW_SECONDS (about 116 days), restated so that the command line checks times without importing
+# torch (tests/test_cli_predict.py checks that both agree): seconds become int64 timestamps and sample indices, which
+# overflow far beyond it
+MAX_SECONDS = 10_000_000
 
 
 def _number(text: str, kind, expected: str):
@@ -19,8 +26,12 @@ def positive_int(text: str) -> int:
 
 def seconds(text: str) -> float:
     value = _number(text, float, "a number of seconds")
-    if not value >= 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"expected a non-negative number of seconds, got {text!r}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds, got {text!r}")
+    if not 0 <= value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds from 0 to {MAX_SECONDS:,} (116 days), got {text!r}"
+        )
     return value
 
 
@@ -38,4 +49,4 @@ def seed(text: str) -> int:
     return value
 
 
-__all__ = ["positive_int", "ratio", "seconds", "seed"]
+__all__ = ["MAX_SECONDS", "positive_int", "ratio", "seconds", "seed"]

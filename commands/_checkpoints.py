@@ -18,7 +18,8 @@ _PRETRAINING_ARCHITECTURES = {"TvltForPreTraining"}
 _REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
 
 
-def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
+def add_clip_arguments(parser: argparse.ArgumentParser, default_start: str = "0") -> None:
+    """`default_start`: what `--help` says the window starts at without `--start`."""
     parser.add_argument("video", metavar="VIDEO", help="a video file (mp4, mkv, webm, avi, mov, ...)")
     parser.add_argument(
         "--audio",
@@ -27,7 +28,10 @@ def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
         "needed when the video has no sound",
     )
     parser.add_argument(
-        "--start", type=seconds, metavar="S", help="start of the time window read from the files (default: 0)"
+        "--start",
+        type=seconds,
+        metavar="S",
+        help=f"start of the time window read from the files (default: {default_start})",
     )
     parser.add_argument(
         "--end",
@@ -62,9 +66,27 @@ def check_device(device: str | None) -> None:
         raise CommandError(f"--device {device}: torch sees no CUDA device on this machine; use --device cpu.")
 
 
+def check_clip_paths(args: argparse.Namespace) -> None:
+    """The torch-free checks of the clip arguments (a subcommand's `validate`): the files exist, the window is ordered.
+    (`--start`/`--end` values are checked by their argparse type.)"""
+    from ..media_tvlt import check_media_file  # standard library and numpy only
+
+    for flag, path, kind in (("VIDEO", args.video, "video"), ("--audio", args.audio, "audio")):
+        if path is not None:
+            try:
+                check_media_file(path, kind)
+            except (OSError, TypeError) as error:
+                raise CommandError(f"{flag} {error}") from None
+    if args.end is not None:
+        if args.start is None and args.end == 0:
+            raise CommandError("--end must be greater than 0 (the window starts at 0 s).")
+        if args.start is not None and args.end <= args.start:
+            raise CommandError(f"--end ({args.end}) must be after --start ({args.start}).")
+
+
 def check_clip_arguments(args: argparse.Namespace) -> dict:
-    """The clip as the pipeline takes it, after checking the files (one-line errors)."""
-    from ..inputs_tvlt import check_audio_file, check_video_file, check_window
+    """The clip as the pipeline takes it, after the library's checks of the files (one-line errors)."""
+    from ..inputs_tvlt import check_audio_file, check_video_file
 
     check_video_file(args.video)
     if args.audio is not None:
@@ -72,22 +94,14 @@ def check_clip_arguments(args: argparse.Namespace) -> dict:
             check_audio_file(args.audio)
         except OSError as error:  # no such file, a directory: the message names the file
             raise CommandError(f"--audio {error}") from None
-    try:
-        check_window(args.start, args.end, "--start/--end")
-    except ValueError as error:
-        if args.start is None or args.end is None or args.end > args.start:  # not the order: inf, nan
-            raise CommandError(str(error)) from None
-        raise CommandError(f"--end ({args.end}) must be after --start ({args.start}).") from None
     clip = {"video": args.video, "start": args.start, "end": args.end}
     if args.audio is not None:
         clip["audio"] = args.audio
     return clip
 
 
-def load_tvlt_config(model: str, revision: str | None = None):
-    """The checkpoint's `TvltConfig`; a `CommandError` naming what is wrong with `--model` otherwise."""
-    from transformers import AutoConfig
-
+def check_model_argument(model: str) -> None:
+    """The torch-free checks of `--model`: an existing checkpoint folder with a config.json, or a Hub repo id."""
     if os.path.exists(model):
         if not os.path.isdir(model):
             raise CommandError(
@@ -97,6 +111,13 @@ def load_tvlt_config(model: str, revision: str | None = None):
             raise CommandError(f"--model {model} has no config.json: it is not a transformers checkpoint folder.")
     elif not _REPO_ID.match(model) or model.startswith((".", "~")):
         raise CommandError(f"--model {model}: no such checkpoint folder.")
+
+
+def load_tvlt_config(model: str, revision: str | None = None):
+    """The checkpoint's `TvltConfig`; a `CommandError` naming what is wrong with `--model` otherwise."""
+    from transformers import AutoConfig
+
+    check_model_argument(model)
     try:
         config = AutoConfig.from_pretrained(model, revision=revision)
     except (OSError, ValueError) as error:
@@ -173,7 +194,9 @@ __all__ = [
     "add_clip_arguments",
     "add_model_arguments",
     "check_clip_arguments",
+    "check_clip_paths",
     "check_device",
+    "check_model_argument",
     "checkpoint_kind",
     "load_tvlt_config",
     "quiet_transformers",

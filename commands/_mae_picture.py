@@ -1,8 +1,13 @@
 """The masked-autoencoding picture of `tvlt reconstruct`: what TVLT's MAE sees, hides and rebuilds, frames and audio.
 
-Like the original `Demo_Video_Audio_MAE` notebook, per modality: the input, the input with the hidden patches greyed
-out, the reconstruction (visible patches as given, hidden ones as predicted), and the model's prediction of every
-patch. Drawn with PIL only (no plotting library needed).
+Like the original `Demo_Video_Audio_MAE` notebook, per modality: the input, the input with the hidden patches covered,
+the reconstruction (visible patches as given, hidden ones as predicted), and the model's prediction of every patch.
+Drawn with PIL only (no plotting library needed).
+
+The notebook greyed the hidden patches out, which hides them in grey frames (title cards, grey backgrounds) and
+blends them into dark spectrograms: here they are covered with magenta/black diagonal stripes, a pattern no video
+frame or viridis spectrogram has, and the predicted patches of the reconstruction rows are outlined in magenta. The
+header has a legend of both.
 """
 
 from dataclasses import dataclass
@@ -29,13 +34,17 @@ _VIRIDIS = np.array(
     ],
     dtype=np.float64,
 )
-HIDDEN_PATCH_RGB = (128, 128, 128)
+# hidden patches: diagonal stripes of these two colours, _HATCH_PERIOD display pixels wide, both halves alike
+HIDDEN_PATCH_COLOURS = ((230, 0, 230), (20, 20, 20))
+_HATCH_PERIOD = 8
+PREDICTED_OUTLINE_RGB = HIDDEN_PATCH_COLOURS[0]
 _BACKGROUND = (255, 255, 255)
 _TEXT = (20, 20, 20)
 _MIN_TILE = 128  # smaller frames are scaled up by a whole factor, keeping patch edges sharp
 _SPECTROGRAM_HEIGHT = 128
 _LABEL_WIDTH = 250
 _GAP = 6
+_LEGEND_HEIGHT = 22
 
 
 @dataclass
@@ -148,64 +157,85 @@ def reconstruct(
 
 
 def render(reconstruction: MaeReconstruction, title: str, notes: tuple[str, ...] = ()) -> PIL.Image.Image:
-    """The picture: a title (and `notes` under it), then four rows of frames and four of spectrograms, labelled."""
+    """The picture: a title (and `notes` under it), a legend, then four rows of frames and four of spectrograms."""
     recon = reconstruction
     num_frames, height, width = recon.frames.shape[:3]
     scale = 1 if height >= _MIN_TILE else -(-_MIN_TILE // height)
     tile_w, tile_h = width * scale, height * scale
     row_width = num_frames * tile_w + (num_frames - 1) * _GAP
 
-    grey = np.array(HIDDEN_PATCH_RGB, dtype=np.float64) / 255
-    frames = recon.frames
-    masked = np.where(recon.hidden_pixels[..., None], grey, frames)
-    pasted = np.where(recon.hidden_pixels[..., None], recon.predicted_frames, frames)
+    def tiles(images: np.ndarray) -> np.ndarray:
+        # every tile at display size (whole-factor nearest-neighbour scaling keeps the patch edges sharp)
+        return images.repeat(scale, axis=1).repeat(scale, axis=2)
+
+    frames = _to_uint8(recon.frames)
+    pasted = _to_uint8(np.where(recon.hidden_pixels[..., None], recon.predicted_frames, recon.frames))
+    hidden = tiles(recon.hidden_pixels)
     hidden_percent = 100 * recon.hidden_pixels.mean()
     video_rows = [
-        ("Video: input frames", frames),
-        (f"Video: masked input\n({hidden_percent:.0f}% of patches hidden)", masked),
-        ("Video: reconstruction\n(visible patches + predicted\nhidden ones)", pasted),
-        ("Video: model output,\nevery patch", recon.predicted_frames),
+        ("Video: input frames", tiles(frames)),
+        (f"Video: masked input\n({hidden_percent:.0f}% of patches hidden)", _hatched(tiles(frames), hidden)),
+        (
+            "Video: reconstruction\n(visible patches + predicted\nhidden ones, outlined)",
+            _outlined(tiles(pasted), hidden),
+        ),
+        ("Video: model output,\nevery patch", tiles(_to_uint8(recon.predicted_frames))),
     ]
-    spectrogram_rgb = _viridis(recon.spectrogram)
-    masked_spectrogram = np.where(recon.hidden_bins[..., None], grey * 255, spectrogram_rgb)
-    pasted_spectrogram = _viridis(np.where(recon.hidden_bins, recon.predicted_spectrogram, recon.spectrogram))
+
+    spectrogram_height = max(_SPECTROGRAM_HEIGHT, recon.spectrogram.shape[0])
+
+    def spectrogram_picture(image: np.ndarray) -> np.ndarray:
+        # row 0 holds the lowest frequency: flip so that it is drawn at the bottom
+        picture = PIL.Image.fromarray(np.round(image[::-1]).clip(0, 255).astype(np.uint8))
+        resample = PIL.Image.NEAREST if picture.width <= row_width else PIL.Image.BOX
+        return np.asarray(picture.resize((row_width, spectrogram_height), resample))
+
+    # the hidden bins at display size, by the nearest source bin (BOX would blur the mask's edges)
+    hidden_bins = PIL.Image.fromarray(np.ascontiguousarray(recon.hidden_bins[::-1], dtype=np.uint8))
+    hidden_bins = np.asarray(hidden_bins.resize((row_width, spectrogram_height), PIL.Image.NEAREST)) > 0
+    spectrogram_rgb = spectrogram_picture(_viridis(recon.spectrogram))
+    pasted_spectrogram = spectrogram_picture(
+        _viridis(np.where(recon.hidden_bins, recon.predicted_spectrogram, recon.spectrogram))
+    )
     audio_percent = 100 * recon.hidden_bins.mean()
     audio_rows = [
         ("Audio: input log-mel\nspectrogram (time ->,\nlow frequencies at bottom)", spectrogram_rgb),
-        (f"Audio: masked input\n({audio_percent:.0f}% hidden, {recon.audio_mask_type})", masked_spectrogram),
-        ("Audio: reconstruction\n(visible + predicted\nhidden patches)", pasted_spectrogram),
-        ("Audio: model output,\nevery patch", _viridis(recon.predicted_spectrogram)),
+        (
+            f"Audio: masked input\n({audio_percent:.0f}% hidden, {recon.audio_mask_type})",
+            _hatched(spectrogram_rgb, hidden_bins),
+        ),
+        (
+            "Audio: reconstruction\n(visible + predicted\nhidden patches, outlined)",
+            _outlined(pasted_spectrogram, hidden_bins),
+        ),
+        ("Audio: model output,\nevery patch", spectrogram_picture(_viridis(recon.predicted_spectrogram))),
     ]
 
     font, small_font = _font(18), _font(14)
     header = [
         title,
-        f"hidden-patch MSE (normalised values): video {recon.pixel_error:.4f}, audio {recon.audio_error:.4f}; "
-        "hidden patches are grey",
+        f"hidden-patch MSE (normalised values): video {recon.pixel_error:.4f}, audio {recon.audio_error:.4f}",
         *notes,
     ]
-    header_height = 30 + 22 * (len(header) - 1) + _GAP
-    spectrogram_height = max(_SPECTROGRAM_HEIGHT, recon.spectrogram.shape[0])
+    legend_top = _GAP + 28 + 22 * (len(header) - 1)
+    header_height = legend_top + _LEGEND_HEIGHT + _GAP
     total_height = header_height + 4 * (tile_h + _GAP) + 4 * (spectrogram_height + _GAP) + _GAP
     canvas = PIL.Image.new("RGB", (_LABEL_WIDTH + row_width + 2 * _GAP, total_height), _BACKGROUND)
     draw = PIL.ImageDraw.Draw(canvas)
     draw.text((_GAP, _GAP), header[0], fill=_TEXT, font=font)
     for line_number, line in enumerate(header[1:]):
         draw.text((_GAP, _GAP + 28 + 22 * line_number), line, fill=_TEXT, font=small_font)
+    _draw_legend(canvas, draw, (_GAP, legend_top), small_font)
 
     top = header_height
     for label, images in video_rows:
         draw.multiline_text((_GAP, top + 4), label, fill=_TEXT, font=small_font)
         for index, image in enumerate(images):
-            tile = PIL.Image.fromarray(_to_uint8(image)).resize((tile_w, tile_h), PIL.Image.NEAREST)
-            canvas.paste(tile, (_LABEL_WIDTH + index * (tile_w + _GAP), top))
+            canvas.paste(PIL.Image.fromarray(image), (_LABEL_WIDTH + index * (tile_w + _GAP), top))
         top += tile_h + _GAP
     for label, image in audio_rows:
         draw.multiline_text((_GAP, top + 4), label, fill=_TEXT, font=small_font)
-        # row 0 holds the lowest frequency: flip so that it is drawn at the bottom
-        picture = PIL.Image.fromarray(_to_uint8(image[::-1] / 255))
-        resample = PIL.Image.NEAREST if picture.width <= row_width else PIL.Image.BOX
-        canvas.paste(picture.resize((row_width, spectrogram_height), resample), (_LABEL_WIDTH, top))
+        canvas.paste(PIL.Image.fromarray(image), (_LABEL_WIDTH, top))
         top += spectrogram_height + _GAP
     return canvas
 
@@ -236,6 +266,45 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
+def _hatch(shape: tuple[int, ...]) -> np.ndarray:
+    """Diagonal stripes of `HIDDEN_PATCH_COLOURS` covering an image of `shape[-3:-1]` (rows, columns)."""
+    rows, columns = np.indices(shape[-3:-1])
+    stripe = ((rows + columns) // (_HATCH_PERIOD // 2)) % 2
+    return np.asarray(HIDDEN_PATCH_COLOURS, dtype=np.uint8)[stripe]
+
+
+def _hatched(images: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """`images` (`(..., H, W, 3)` uint8) with the `hidden` pixels (`(..., H, W)`) covered by the stripes."""
+    return np.where(hidden[..., None], _hatch(images.shape), images)
+
+
+def _outlined(images: np.ndarray, hidden: np.ndarray, width: int = 2) -> np.ndarray:
+    """`images` with a `width`-pixel line just inside the border of each hidden region."""
+    inside = hidden.copy()
+    for axis in (-2, -1):
+        for shift in range(1, width + 1):
+            for direction in (shift, -shift):
+                shifted = np.roll(hidden, direction, axis=axis)
+                edge = [slice(None)] * hidden.ndim  # np.roll wraps around: the image border counts as outside
+                edge[axis] = slice(0, shift) if direction > 0 else slice(-shift, None)
+                shifted[tuple(edge)] = False
+                inside &= shifted
+    border = hidden & ~inside
+    return np.where(border[..., None], np.asarray(PREDICTED_OUTLINE_RGB, dtype=np.uint8), images)
+
+
+def _draw_legend(canvas: PIL.Image.Image, draw: PIL.ImageDraw.ImageDraw, origin: tuple[int, int], font) -> None:
+    left, top = origin
+    size = _LEGEND_HEIGHT - 4
+    canvas.paste(PIL.Image.fromarray(_hatch((size, size, 3))), (left, top + 2))
+    text = "hidden patch (the encoder does not see it)"
+    draw.text((left + size + 6, top + 2), text, fill=_TEXT, font=font)
+    left += size + 6 + int(draw.textlength(text, font=font)) + 24
+    swatch = np.full((size, size, 3), _BACKGROUND, dtype=np.uint8)
+    canvas.paste(PIL.Image.fromarray(_outlined(swatch, np.ones((size, size), dtype=bool))), (left, top + 2))
+    draw.text((left + size + 6, top + 2), "predicted patch (by the MAE decoder)", fill=_TEXT, font=font)
+
+
 def _masked_mse(predictions: torch.Tensor, targets: torch.Tensor, hidden: torch.Tensor) -> float:
     if not hidden.any():
         return float("nan")
@@ -249,4 +318,4 @@ def _font(size: int):
         return PIL.ImageFont.load_default()
 
 
-__all__ = ["HIDDEN_PATCH_RGB", "MaeReconstruction", "reconstruct", "render"]
+__all__ = ["HIDDEN_PATCH_COLOURS", "PREDICTED_OUTLINE_RGB", "MaeReconstruction", "reconstruct", "render"]

@@ -5,7 +5,7 @@ import contextlib
 import logging
 import sys
 
-from ..conversion import OriginalOptions, convert_checkpoint
+from ..conversion.options import OriginalOptions
 from . import CommandError
 from ._argtypes import positive_int
 
@@ -92,13 +92,18 @@ def _progress_on_stderr():
         logger.setLevel(previous_level)
 
 
-def run(args: argparse.Namespace) -> int:
+def validate(args: argparse.Namespace) -> None:
     if not args.push_to_hub:
         given = [
             flag for flag, value in (("--private", args.private), ("--commit-message", args.commit_message)) if value
         ]
         if given:
             raise CommandError(f"{' and '.join(given)} need --push-to-hub REPO_ID.")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..conversion import convert_checkpoint
+
     given_options = {name: getattr(args, name) for name in _ORIGINAL_OPTIONS if getattr(args, name) is not None}
     with _progress_on_stderr():
         result = convert_checkpoint(
@@ -117,4 +122,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["HELP", "add_arguments", "run"]
+__all__ = ["HELP", "add_arguments", "run", "validate"]

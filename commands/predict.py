@@ -10,7 +10,9 @@ from ._checkpoints import (
     add_clip_arguments,
     add_model_arguments,
     check_clip_arguments,
+    check_clip_paths,
     check_device,
+    check_model_argument,
     checkpoint_kind,
     clip_and_model_errors,
     load_tvlt_config,
@@ -31,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--top-k", type=positive_int, default=5, metavar="K", help="how many labels to show, best first (default: 5)"
     )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def validate(args: argparse.Namespace) -> None:
+    check_clip_paths(args)
+    check_model_argument(args.model)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,4 +127,4 @@ def _readable(result: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["HELP", "add_arguments", "run"]
+__all__ = ["HELP", "add_arguments", "run", "validate"]

@@ -1,7 +1,9 @@
 """`tvlt reconstruct VIDEO --model DIR_OR_ID --out recon.png`: picture TVLT's masked-autoencoder reconstruction."""
 
 import argparse
+import io
 import os
+import sys
 
 from . import CommandError
 from ._argtypes import ratio, seed
@@ -10,7 +12,9 @@ from ._checkpoints import (
     add_clip_arguments,
     add_model_arguments,
     check_clip_arguments,
+    check_clip_paths,
     check_device,
+    check_model_argument,
     checkpoint_kind,
     clip_and_model_errors,
     load_tvlt_config,
@@ -19,15 +23,28 @@ from ._checkpoints import (
 
 
 HELP = (
-    "Draw a PNG of TVLT's masked autoencoding of a clip: the input frames and spectrogram, the same with patches "
+    "Draw a picture of TVLT's masked autoencoding of a clip: the input frames and spectrogram, the same with patches "
     "hidden, and the pre-training model's reconstruction (needs a pre-training checkpoint with its MAE decoder)."
 )
 
+# The picture is RGB; a format that cannot hold RGB gets the first of these modes it takes (e.g. XBM: 1 bit)
+_PICTURE_MODES = ("RGB", "P", "L", "1")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_clip_arguments(parser)
+    add_clip_arguments(
+        parser,
+        default_start="0; in a clip longer than 1.5 times the model's audio, the start of its busiest stretch, which "
+        "the command names",
+    )
     add_model_arguments(parser)
-    parser.add_argument("--out", required=True, metavar="PNG", help="the picture to write (a .png path)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="PICTURE",
+        help="the picture to write; its extension picks the format (.png, .jpg, .webp, .tiff, .pdf, ... any format "
+        "Pillow writes)",
+    )
     parser.add_argument("--seed", type=seed, default=0, help="seed of the random masking (default: 0)")
     parser.add_argument(
         "--pixel-mask-ratio",
@@ -43,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def validate(args: argparse.Namespace) -> None:
+    check_clip_paths(args)
+    check_model_argument(args.model)
+    _check_out(args.out)
+
+
 def run(args: argparse.Namespace) -> int:
     with quiet_transformers():
         return _run(args)
@@ -51,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     clip = check_clip_arguments(args)
     check_device(args.device)
-    out = _check_out(args.out)
+    out = args.out
+    picture_format, mode = _check_out(out)
     config = load_tvlt_config(args.model, args.revision)
     if checkpoint_kind(config) == CLASSIFICATION:
         raise CommandError(
@@ -75,30 +99,92 @@ def _run(args: argparse.Namespace) -> int:
         if args.device:
             model = model.to(args.device)
         preparer = TvltClipPreparer(processor, config)
+        if args.start is None and args.end is None:
+            clip["start"], clip["end"] = _default_window(args, preparer.max_audio_seconds)
         inputs = preparer(AudioVisualClip.from_input(clip))
 
     reconstruction = reconstruct(
         model, processor.image_processor, inputs, seed=args.seed, audio_padding_value=preparer.audio_padding_value
     )
     audio = os.path.basename(args.audio) if args.audio else "its audio track"
+    start = _seconds(clip["start"] or 0)
+    window = f"{start}-{_seconds(clip['end'])} s" if clip["end"] is not None else f"from {start} s"
     title = (
-        f"TVLT masked autoencoding - {os.path.basename(args.video)} + {audio} - model {args.model} - seed {args.seed}"
+        f"TVLT masked autoencoding - {os.path.basename(args.video)} ({window}) + {audio} - model {args.model} - "
+        f"seed {args.seed}"
     )
     note = getattr(config, "tvlt_demo_note", None)  # set by examples/make_demo_checkpoint.py
-    render(reconstruction, title, notes=(f"NOTE: {note}",) if note else ()).save(out, format="PNG")
+    picture = render(reconstruction, title, notes=(f"NOTE: {note}",) if note else ())
+    _save_picture(picture, out, picture_format, mode)
     print(out)
     return 0
 
 
-def _check_out(out: str) -> str:
+def _default_window(args: argparse.Namespace, span: float) -> tuple[float | None, float | None]:
+    """The busiest span of a long clip (see `_window.py`), said on stderr; `(None, None)` (from 0 s) otherwise."""
+    from ._window import CANDIDATES, busiest_window
+
+    window = busiest_window(args.video, args.audio, span)
+    if window is None:
+        return None, None
+    start, end = window
+    print(
+        f"tvlt reconstruct: {args.video} is longer than the {_seconds(span)} s the model takes: drawing "
+        f"{_seconds(start)}-{_seconds(end)} s, the loudest and most moving of {CANDIDATES} evenly spaced windows; "
+        "choose another with --start/--end.",
+        file=sys.stderr,
+    )
+    return start, end
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.1f}".rstrip("0").rstrip(".")
+
+
+def _check_out(out: str) -> tuple[str, str]:
+    """Pillow's format for `--out` (from its extension) and the image mode it is written in; a `CommandError` when the
+    picture cannot be written there (checked on a tiny image now, not after the model has run)."""
+    import PIL.Image
+
     if os.path.isdir(out):
-        raise CommandError(f"--out {out} is a directory; give the path of the PNG file to write.")
-    if not out.lower().endswith(".png"):
-        raise CommandError(f"--out {out}: the picture is a PNG; give a path ending in .png.")
+        raise CommandError(f"--out {out} is a directory; give the path of the picture file to write.")
+    extension = os.path.splitext(out)[1].lower()
+    writable = {ext: fmt for ext, fmt in PIL.Image.registered_extensions().items() if fmt in PIL.Image.SAVE}
+    if extension not in writable:
+        raise CommandError(
+            f"--out {out}: unknown picture format {extension or '(no extension)'}; give a file name ending in .png "
+            f"(lossless), .jpg, .webp or another extension Pillow writes: {' '.join(sorted(writable))}."
+        )
+    picture_format = writable[extension]
+    errors = []
+    for mode in _PICTURE_MODES:
+        try:
+            PIL.Image.new(mode, (8, 8)).save(io.BytesIO(), format=picture_format)
+        except (OSError, ValueError, KeyError) as error:
+            errors.append(error)
+            continue
+        break
+    else:
+        raise CommandError(
+            f"--out {out}: Pillow cannot write {picture_format} pictures here ({errors[0]}); use .png or .jpg."
+        )
     parent = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(parent):
         raise CommandError(f"--out {out}: the folder {parent} does not exist.")
-    return out
+    if not os.access(parent, os.W_OK):
+        raise CommandError(f"--out {out}: the folder {parent} is not writable.")
+    return picture_format, mode
 
 
-__all__ = ["HELP", "add_arguments", "run"]
+def _save_picture(picture, out: str, picture_format: str, mode: str) -> None:
+    if mode == "P":
+        picture = picture.quantize(256)
+    elif mode != picture.mode:
+        picture = picture.convert(mode)
+    try:  # `quality` is read by the lossy writers only (JPEG, WebP, AVIF): the patch edges stay sharp
+        picture.save(out, format=picture_format, quality=95)
+    except OSError as error:  # e.g. the disk is full, or the folder became read-only while the model ran
+        raise CommandError(f"--out {out}: cannot write the picture ({error.strerror or error}).") from None
+
+
+__all__ = ["HELP", "add_arguments", "run", "validate"]

@@ -4,12 +4,35 @@ Sources: transformers-format folders or Hub repos (4.40.2's layout, `model_type:
 original research code (zinengtang/TVLT). The command line is `tvlt convert` (`tvlt.commands.convert`).
 """
 
-from .convert import ConversionResult, convert_checkpoint
-from .errors import ConversionError
-from .hub import push_repo
-from .original import MOSEI_EMOTIONS, OriginalOptions
-from .repo import check_destination, write_repo
-from .sources import LoadedCheckpoint, load_checkpoint
+import importlib
+
+
+# public name -> its module, imported on first use (PEP 562) so that `tvlt convert --help` needs no torch
+_EXPORTS = {
+    "ConversionResult": "convert",
+    "convert_checkpoint": "convert",
+    "ConversionError": "errors",
+    "push_repo": "hub",
+    "MOSEI_EMOTIONS": "original",
+    "OriginalOptions": "options",
+    "check_destination": "repo",
+    "write_repo": "repo",
+    "LoadedCheckpoint": "sources",
+    "load_checkpoint": "sources",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 __all__ = [

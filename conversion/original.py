@@ -15,6 +15,7 @@ import torch
 
 from ..configuration_tvlt import TvltConfig
 from .errors import ConversionError
+from .options import OriginalOptions
 
 
 logger = logging.getLogger(__name__)
@@ -101,17 +102,6 @@ _IGNORED_PREFIXES = {
         "is kept)"
     ),
 }
-
-
-@dataclass(frozen=True)
-class OriginalOptions:
-    """What the original weights cannot tell, with the released models' values as defaults."""
-
-    num_attention_heads: int = 12
-    decoder_num_attention_heads: int = 16
-    num_frames: int = 8
-    # the 4.40.2 TVLT-base value; the original audio pipeline keeps at most 1024 spectrogram frames
-    spectrogram_length: int = 2048
 
 
 @dataclass(frozen=True)

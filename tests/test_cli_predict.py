@@ -205,8 +205,35 @@ def test_bad_input_is_one_line_on_stderr_with_exit_code_2(repos, media, capsys, 
     assert captured.out == ""
 
 
-def test_bad_option_values_are_refused_by_the_parser(repos, media, capsys):
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--top-k", "0"], "argument --top-k: expected a positive integer, got '0'"),
+        (["--end", "inf"], "argument --end: expected a finite number of seconds, got 'inf'"),
+        (["--start", "inf"], "argument --start: expected a finite number of seconds, got 'inf'"),
+        (["--start", "nan"], "argument --start: expected a finite number of seconds, got 'nan'"),
+        (["--start", "-1"], "argument --start: expected a number of seconds from 0 to 10,000,000 (116 days)"),
+        (["--start", "1e20"], "argument --start: expected a number of seconds from 0 to 10,000,000 (116 days)"),
+        (["--end", "1e8", "--start", "2"], "argument --end: expected a number of seconds from 0 to 10,000,000"),
+    ],
+)
+def test_bad_option_values_are_refused_by_the_parser_in_one_line(repos, media, capsys, options, message):
     with pytest.raises(SystemExit) as exit_info:
-        main(["predict", str(media["clip"]), "--model", str(repos["classification"]), "--top-k", "0"])
+        main(["predict", str(media["clip"]), "--model", str(repos["classification"]), *options])
     assert exit_info.value.code == 2
-    assert "expected a positive integer" in capsys.readouterr().err
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"tvlt predict: error: {message}"), lines
+
+
+def test_an_end_at_zero_is_refused_without_naming_a_start_that_was_not_given(repos, media, capsys):
+    assert main(["predict", str(media["clip"]), "--model", str(repos["classification"]), "--end", "0"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "tvlt predict: error: --end must be greater than 0 (the window starts at 0 s)."
+    )
+
+
+def test_the_command_line_and_the_library_bound_windows_alike():
+    from tvlt.commands._argtypes import MAX_SECONDS
+    from tvlt.media_tvlt import MAX_WINDOW_SECONDS
+
+    assert MAX_SECONDS == MAX_WINDOW_SECONDS

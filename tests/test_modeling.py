@@ -345,6 +345,56 @@ def test_wrong_input_shapes_raise_clear_errors(change, match):
         TvltModel(config)(**inputs)
 
 
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        # the encoder called them `pixel_values` and `audio_values` (it is handed the mixed video)
+        (
+            lambda i: {"pixel_values_mixed": i["pixel_values"][:1]},
+            r"^`pixel_values_mixed` \(batch 1\) and `audio_values` \(batch 2\) must have the same batch size",
+        ),
+        (
+            lambda i: {"pixel_values_mixed": torch.randn(2, 2, 3, 40, 40)},
+            r"^`pixel_values_mixed` must have shape \(batch_size, num_frames <= 4, 3, 32, 32\)",
+        ),
+        (
+            lambda i: {"pixel_values_mixed": i["pixel_values"], "pixel_mask_mixed": torch.ones(2, 10)},
+            r"^`pixel_mask_mixed` must have shape .* for `pixel_values_mixed` of shape \(2, 4, 3, 32, 32\), "
+            r"got \(2, 10\)",
+        ),
+        (
+            lambda i: {"pixel_mask_mixed": torch.ones(2, 64)},
+            r"^`pixel_mask_mixed` was given without `pixel_values_mixed`",
+        ),
+        # torch's BCE said only "Target size (torch.Size([3])) must be the same as input size (torch.Size([2]))"
+        (
+            lambda i: {"labels": torch.tensor([1.0, 0.0, 1.0])},
+            r"^Matching `labels` must hold one 0/1 target per pair, shape \(2,\) or \(2, 1\) for the batch of 2 in "
+            r"`pixel_values` and `audio_values`; got shape \(3,\)",
+        ),
+        (
+            lambda i: {"labels": torch.ones(1, 1), "pixel_values_mixed": i["pixel_values"]},
+            r"^Matching `labels` .* in `pixel_values_mixed` and `audio_values`; got shape \(1, 1\)",
+        ),
+    ],
+)
+def test_matching_input_errors_name_the_argument(change, match):
+    config = tiny_config()
+    inputs = tiny_inputs(config)
+    inputs.update(change(inputs))
+    with pytest.raises(ValueError, match=match):
+        TvltForPreTraining(config).eval()(**inputs)
+
+
+def test_matching_labels_of_4402s_shapes_are_accepted():
+    config = tiny_config()
+    model = TvltForPreTraining(config).eval()
+    inputs = tiny_inputs(config)
+    losses = [model(**inputs, labels=labels).loss for labels in (torch.ones(2), torch.ones(2, 1), torch.ones(1, 2))]
+    torch.testing.assert_close(losses[0], losses[1])
+    torch.testing.assert_close(losses[0], losses[2])
+
+
 # -- weight init and loading -----------------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from transformers import (
     AutoProcessor,
 )
 
-# transformers 5.8-5.13 export a placeholder that needs torchvision under this name; the class itself does not
+# transformers 5.4-5.17 export a placeholder that needs torchvision under this name; the class itself does not
 from transformers.models.auto.image_processing_auto import AutoImageProcessor
 
 import tvlt
@@ -225,6 +225,8 @@ def test_wheel_holds_the_flat_modules_as_package_tvlt(wheel):
     assert "tvlt = tvlt.cli:main" in zipfile.ZipFile(wheel).read(metadata).decode()
     requirements = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "Requires-Dist: transformers<6,>=5.0" in requirements
+    # setup.cfg reads the version from tvlt/__init__.py, which `tvlt --version` prints
+    assert f"\nVersion: {tvlt.__version__}\n" in requirements
 
 
 def test_installed_wheel_converts_and_copies_its_own_code_files(wheel, tmp_path):

@@ -248,7 +248,12 @@ def test_bad_inputs_raise_a_clear_error(classifier, media, make_input, error, me
     [
         (dict(top_k=0), "`top_k` must be a positive int or None"),
         (dict(function_to_apply="relu"), "`function_to_apply` must be one of"),
-        (dict(start=-1), "non-negative number of seconds"),
+        (dict(start=-1), r"`start` must be a finite number of seconds from 0 to 10,000,000 \(116 days\), got -1"),
+        # 4.40.2-era code paths overflowed, or blamed an `end` that was never given
+        (dict(start=float("inf")), r"`start` must be a finite number of seconds .*, got inf"),
+        (dict(end=float("inf")), r"`end` must be a finite number of seconds .*, got inf"),
+        (dict(start=1e20), r"`start` must be a finite number of seconds .*, got 1e\+20"),
+        (dict(start=float("nan")), r"`start` must be a finite number of seconds .*, got nan"),
         (dict(topk=3), r"unexpected parameter\(s\) \['topk'\]"),
     ],
 )

@@ -1,5 +1,6 @@
 """`tvlt reconstruct`: the MAE picture (what is hidden, what comes back), its determinism, options and bad input."""
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -11,7 +12,10 @@ from conftest import SAMPLES, requires_path
 
 from tvlt import TvltForPreTraining, TvltProcessor
 from tvlt.cli import main
-from tvlt.commands._mae_picture import HIDDEN_PATCH_RGB, reconstruct, render
+from tvlt.commands import CommandError
+from tvlt.commands._mae_picture import HIDDEN_PATCH_COLOURS, PREDICTED_OUTLINE_RGB, reconstruct, render
+from tvlt.commands._window import busiest_window
+from tvlt.commands.reconstruct import _check_out, _save_picture
 from tvlt.inputs_tvlt import AudioVisualClip, TvltClipPreparer
 
 
@@ -79,13 +83,34 @@ def test_the_spectrogram_is_drawn_without_its_padding(prepared, clip):
     assert reconstruct(model, processor.image_processor, inputs).spectrogram.shape[1] == 32
 
 
-def test_the_picture_has_every_row_and_greys_the_hidden_patches(prepared):
+def count(pixels: np.ndarray, colour) -> int:
+    return int((pixels == colour).all(axis=-1).sum())
+
+
+def test_the_picture_has_every_row_and_marks_the_hidden_and_predicted_patches(prepared):
     model, processor, inputs = prepared
     recon = reconstruct(model, processor.image_processor, inputs, seed=0)
     picture = render(recon, "title")
     assert picture.mode == "RGB" and picture.width > 500 and picture.height > 1000
     pixels = np.asarray(picture)
-    assert (pixels == HIDDEN_PATCH_RGB).all(axis=-1).sum() > 1000  # the masked rows
+    # the masked rows (video: 75% of 4 tiles of 128x128 pixels) are striped with both colours
+    for colour in HIDDEN_PATCH_COLOURS:
+        assert count(pixels, colour) > 0.3 * 0.75 * 4 * 128 * 128
+    assert count(pixels, HIDDEN_PATCH_COLOURS[1]) > 0  # also drawn in the legend
+
+
+def test_hidden_patches_stand_out_in_frames_of_the_masks_own_old_grey(prepared):
+    """The notebook's grey hid hidden patches in grey frames (a title card): the masked row looked like the input."""
+    model, processor, inputs = prepared
+    recon = reconstruct(model, processor.image_processor, inputs, seed=0)
+    grey = dataclasses.replace(recon, frames=np.full_like(recon.frames, 128 / 255))
+    nothing_hidden = dataclasses.replace(grey, hidden_pixels=np.zeros_like(grey.hidden_pixels))
+    striped, plain = np.asarray(render(grey, "title")), np.asarray(render(nothing_hidden, "title"))
+    changed = (striped != plain).any(axis=-1)
+    hidden_area = grey.hidden_pixels.sum() * (128 // 32) ** 2  # tiles are scaled up 4x
+    # the masked-input row changes everywhere it hides, and the reconstruction row outlines what was predicted
+    assert changed.sum() >= hidden_area
+    assert count(striped, PREDICTED_OUTLINE_RGB) > count(plain, PREDICTED_OUTLINE_RGB)
 
 
 def test_the_command_writes_the_same_png_for_the_same_seed(repos, clip, tmp_path, capsys):
@@ -98,6 +123,78 @@ def test_the_command_writes_the_same_png_for_the_same_seed(repos, clip, tmp_path
     assert digest["a.png"] == digest["b.png"] != digest["c.png"]
     with PIL.Image.open(tmp_path / "a.png") as image:
         assert image.format == "PNG"
+
+
+@pytest.mark.parametrize(
+    "name, expected_format, mode",
+    [
+        ("r.png", "PNG", "RGB"),
+        ("r.JPG", "JPEG", "RGB"),
+        ("r.jpeg", "JPEG", "RGB"),
+        ("r.webp", "WEBP", "RGB"),
+        ("r.tif", "TIFF", "RGB"),
+        ("r.bmp", "BMP", "RGB"),
+        ("r.pdf", "PDF", "RGB"),
+        ("r.gif", "GIF", "RGB"),
+        ("r.xbm", "XBM", "1"),  # 1-bit only: written as a 1-bit picture
+    ],
+)
+def test_out_takes_every_format_pillow_writes(prepared, tmp_path, name, expected_format, mode):
+    assert _check_out(str(tmp_path / name)) == (expected_format, mode)
+    model, processor, inputs = prepared
+    picture = render(reconstruct(model, processor.image_processor, inputs), "title")
+    _save_picture(picture, str(tmp_path / name), expected_format, mode)
+    if expected_format != "PDF":  # Pillow writes PDFs but does not read them
+        with PIL.Image.open(tmp_path / name) as image:
+            assert image.format == expected_format and image.size == picture.size
+
+
+def test_a_format_pillow_cannot_write_here_is_refused_before_the_model_runs(tmp_path):
+    # BUFR is registered by Pillow, with a writer that needs a plugin installed
+    with pytest.raises(CommandError, match=r"--out .*r\.bufr: Pillow cannot write BUFR pictures here"):
+        _check_out(str(tmp_path / "r.bufr"))
+
+
+def test_a_picture_that_cannot_be_written_is_one_line(prepared, tmp_path):
+    model, processor, inputs = prepared
+    picture = render(reconstruct(model, processor.image_processor, inputs), "title")
+    (tmp_path / "taken").mkdir()  # e.g. a folder where the file should go: the save fails with an OSError
+    with pytest.raises(CommandError, match=r"^--out .*taken: cannot write the picture \(Is a directory\)\.$"):
+        _save_picture(picture, str(tmp_path / "taken"), "PNG", "RGB")
+
+
+def test_the_command_writes_a_jpeg(repos, clip, tmp_path, capsys):
+    out = tmp_path / "recon.jpg"
+    assert main(["reconstruct", str(clip), "--model", str(repos["pretraining"]), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    with PIL.Image.open(out) as image:
+        assert image.format == "JPEG"
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    """12 s: a silent still title card for 6 s, then a moving square with a tone."""
+    title = np.full((48, 32, 32, 3), 128, dtype=np.uint8)
+    frames = np.concatenate([title, moving_square_frames(48, seed=3)])
+    waveform = np.concatenate([np.zeros(6 * 44100, np.float32), tone(500.0, 6.0)])
+    return write_clip(tmp_path_factory.mktemp("long") / "long.mp4", frames, waveform=waveform)
+
+
+def test_a_long_clip_is_drawn_where_it_moves_and_sounds(repos, long_clip, tmp_path, capsys):
+    start, end = busiest_window(str(long_clip), None, 0.74)
+    assert 6.0 <= start and end == pytest.approx(start + 0.74)
+    assert busiest_window(str(clip_of_seconds(tmp_path, 1.0)), None, 0.74) is None  # short: from 0 as before
+    out = tmp_path / "long.png"
+    assert main(["reconstruct", str(long_clip), "--model", str(repos["pretraining"]), "--out", str(out)]) == 0
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith(f"tvlt reconstruct: {long_clip} is longer than the 0.7 s the model takes: drawing ")
+    assert message.endswith("choose another with --start/--end.")
+    drawn = float(message.split("drawing ")[1].split("-")[0])
+    assert drawn >= 6.0
+
+
+def clip_of_seconds(folder, seconds: float):
+    return write_clip(folder / "short.mp4", moving_square_frames(int(8 * seconds)), waveform=tone(300.0, seconds))
 
 
 def test_mask_ratio_options_change_what_is_hidden(repos, clip, prepared, tmp_path):
@@ -134,7 +231,8 @@ def test_the_howto100m_clip_in_the_notebooks_window(repos, tmp_path):
     "make_arguments, message",
     [
         (lambda r, c, t: [c, "--model", r["classification"], "--out", t / "x.png"], "is a fine-tuned classifier"),
-        (lambda r, c, t: [c, "--model", r["pretraining"], "--out", t / "x.jpg"], "give a path ending in .png"),
+        (lambda r, c, t: [c, "--model", r["pretraining"], "--out", t / "x.pngg"], "unknown picture format .pngg"),
+        (lambda r, c, t: [c, "--model", r["pretraining"], "--out", t / "x"], "unknown picture format (no extension)"),
         (lambda r, c, t: [c, "--model", r["pretraining"], "--out", t], "is a directory"),
         (lambda r, c, t: [c, "--model", r["pretraining"], "--out", t / "no" / "x.png"], "does not exist"),
         (lambda r, c, t: [t, "--model", r["pretraining"], "--out", t / "x.png"], "is a directory; expected a video"),
