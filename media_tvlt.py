@@ -735,8 +735,8 @@ def _no_samples_message(path: str, start, end, duration: float | None) -> str:
 
 
 __all__ = [
-    "MAX_WINDOW_SECONDS",
     "DecodedVideo",
+    "MAX_WINDOW_SECONDS",
     "MediaDecodingError",
     "check_media_file",
     "check_window",
