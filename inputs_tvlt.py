@@ -21,7 +21,6 @@ window, so that frames and sound describe the same moment; only that window is d
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -237,8 +236,8 @@ class TvltClipPreparer:
         longer than that span by more than one audio patch is said once per process (naming `source`, its file).
         """
         start = 0.0 if start is None else float(start)
-        if end is None:  # (past 2**53 s, adding the span leaves a float unchanged: the window is still not empty)
-            end = max(start + self.max_audio_seconds, math.nextafter(start, math.inf))
+        if end is None:
+            end = start + self.max_audio_seconds
         elif end - start > self.max_audio_seconds + self.audio_patch_seconds:
             of = "" if not is_path(source) else f" of {os.fspath(source)}"
             _say_once(

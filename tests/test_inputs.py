@@ -292,12 +292,10 @@ def test_the_command_line_names_the_audio_option_and_file(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("start", [1e20, 1e300])
-def test_a_start_past_any_file_says_the_window_is_empty(long_clip, start):
+def test_a_start_past_the_bound_is_refused_naming_it(long_clip, start):
     """Past 2**53 s adding the model's span left `end == start`: "`end` must be after `start`"."""
-    from tvlt.media_tvlt import MediaDecodingError
-
     preparer = TvltClipPreparer(tiny_processor(), tiny_config())
-    with pytest.raises(MediaDecodingError, match=r"no video frame in the window \[1e\+\d+ s, 1e\+\d+ s\); .* \(3 s\)"):
+    with pytest.raises(ValueError, match=r"`start` must be a finite number of seconds from 0 to 10,000,000"):
         preparer(AudioVisualClip(video=str(long_clip), start=start))
 
 
@@ -305,5 +303,5 @@ def test_a_start_past_any_file_says_the_window_is_empty(long_clip, start):
 def test_non_finite_windows_are_refused_naming_the_bound(window):
     """inf went through and failed later with `OverflowError`."""
     name = next(iter(window))
-    with pytest.raises(ValueError, match=rf"`{name}` must be a finite non-negative number of seconds"):
+    with pytest.raises(ValueError, match=rf"`{name}` must be a finite number of seconds from 0 to 10,000,000"):
         AudioVisualClip.from_input("clip.mp4", **window)

@@ -202,7 +202,7 @@ class TestReadVideo:
         with pytest.raises(ValueError, match="`start`|`end`"):
             read_video(mp4_without_audio, **window)
 
-    @pytest.mark.parametrize("start, said", [(5.0, r"\[5 s, the end\)"), (1e20, r"\[1e\+20 s, the end\)")])
+    @pytest.mark.parametrize("start, said", [(5.0, r"\[5 s, the end\)"), (1e7, r"\[10000000 s, the end\)")])
     def test_empty_window(self, mp4_without_audio, start, said):
         with pytest.raises(MediaDecodingError, match=rf"no video frame in the window {said}; .* \(0.667 s\)"):
             read_video(mp4_without_audio, start=start)
@@ -506,15 +506,17 @@ class TestLoadAudio:
         with pytest.raises(MediaDecodingError, match=f"{mp4_without_audio}.*no audio track"):
             load_audio(mp4_without_audio)
 
-    @pytest.mark.parametrize("start", [1e15, 1e20, 50.0])
+    @pytest.mark.parametrize("start", [1e7, 50.0])
     def test_a_window_past_the_end_of_a_track_says_how_long_it_is(self, mp4_with_audio, tmp_path, start):
-        """A huge start made the seek raise `OverflowError` in video containers."""
+        """A huge start made the seek raise `OverflowError` in video containers (past the bound: refused)."""
         path, tone = mp4_with_audio
         wav = tmp_path / "tone.wav"
         soundfile.write(wav, tone.T, 44100)
         for media in (path, wav):
             with pytest.raises(MediaDecodingError, match=rf"{media.name}: no audio samples .* the audio lasts 10"):
                 load_audio(media, start=start)
+            with pytest.raises(ValueError, match="`start` must be a finite number of seconds from 0 to 10,000,000"):
+                load_audio(media, start=1e20)
 
     def test_missing_and_corrupt_files(self, tmp_path):
         with pytest.raises(FileNotFoundError, match="absent.wav"):
