@@ -8,7 +8,8 @@ from .convert import ConversionResult, convert_checkpoint
 from .errors import ConversionError
 from .hub import push_repo
 from .original import MOSEI_EMOTIONS, OriginalOptions
-from .repo import check_destination, write_repo
+from .paths import check_destination, check_paths
+from .repo import write_repo
 from .sources import LoadedCheckpoint, load_checkpoint
 
 
@@ -19,6 +20,7 @@ __all__ = [
     "MOSEI_EMOTIONS",
     "OriginalOptions",
     "check_destination",
+    "check_paths",
     "convert_checkpoint",
     "load_checkpoint",
     "push_repo",

@@ -20,6 +20,7 @@ from .original import (
     original_layout,
     unwrap_original_checkpoint,
 )
+from .paths import HUB_ID
 from .processors import build_processor
 
 
@@ -38,8 +39,6 @@ _WEIGHT_FILES = (
     "pytorch_model.bin.index.json",
 )
 _OPTIONAL_FILES = ("preprocessor_config.json", "processor_config.json", "README.md")
-# "owner/name": what a Hub model id looks like (a bare name is taken for a missing local path)
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass
@@ -76,7 +75,7 @@ def load_checkpoint(
             raise ConversionError("`revision` applies to a Hub repo SRC, not to a local folder.")
         _refuse_original_options(original_options, f"{src} (a transformers-format folder)")
         return _load_legacy(path, source=str(src))
-    if _HUB_ID.match(str(src)):
+    if HUB_ID.match(str(src)):
         _refuse_original_options(original_options, f"{src} (a Hub repo)")
         folder = _download_hub_checkpoint(str(src), revision)
         return _load_legacy(folder, source=str(src) + (f"@{revision}" if revision else ""))

@@ -514,18 +514,16 @@ def test_non_empty_dst_is_refused_before_reading_src(tmp_path):
     dst = tmp_path / "repo"
     dst.mkdir()
     (dst / "keep.txt").write_text("mine")
-    with pytest.raises(ConversionError, match="not empty; pass --force"):
+    with pytest.raises(ConversionError, match=r"holds files tvlt convert does not write \(keep.txt\)"):
         convert_checkpoint(tmp_path / "no-such-src", dst)
     assert files_of(dst) == {"keep.txt"}
 
 
-def test_force_replaces_dst_and_empty_dst_is_used(tmp_path):
+def test_force_replaces_a_previous_output_and_empty_dst_is_used(tmp_path):
     dst = tmp_path / "repo"
     dst.mkdir()
     convert_checkpoint(LEGACY / "TvltModel", dst)
-    (dst / "stale.txt").write_text("old")
     convert_checkpoint(LEGACY / "TvltForPreTraining", dst, force=True)
-    assert "stale.txt" not in files_of(dst)
     assert json.loads((dst / "config.json").read_text())["architectures"] == ["TvltForPreTraining"]
     assert [p.name for p in tmp_path.iterdir()] == ["repo"]
 
@@ -636,8 +634,15 @@ def test_cli_refuses_a_non_empty_dst_without_force(tmp_path, capsys):
     dst = tmp_path / "repo"
     dst.mkdir()
     (dst / "x").write_text("x")
+    # the user's own file: not even --force replaces it
+    for force in ([], ["--force"]):
+        assert main(["convert", str(LEGACY / "TvltModel"), str(dst), *force]) == 2
+        assert "does not write (x)" in capsys.readouterr().err
+    assert files_of(dst) == {"x"}
+    (dst / "x").unlink()
+    convert_checkpoint(LEGACY / "TvltModel", dst)
     assert main(["convert", str(LEGACY / "TvltModel"), str(dst)]) == 2
-    assert "--force" in capsys.readouterr().err
+    assert "a previous tvlt convert output); pass --force" in capsys.readouterr().err
     assert main(["convert", str(LEGACY / "TvltModel"), str(dst), "--force"]) == 0
 
 
