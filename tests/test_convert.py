@@ -467,7 +467,7 @@ def test_legacy_config_without_architectures_is_read_from_the_weights(tmp_path):
         (lambda d: legacy_folder(d, edit_config=lambda c: c.update(model_type="vit")), "model_type 'vit', not 'tvlt'"),
         (lambda d: (d / "empty").mkdir() or d / "empty", "folder without config.json"),
         (lambda d: _without(legacy_folder(d), "model.safetensors"), "no weights"),
-        (lambda d: legacy_folder(d, edit_config=lambda c: c.update(hidden_size=48)), "do not fit"),
+        (lambda d: legacy_folder(d, edit_config=lambda c: c.update(hidden_size=48)), r"\(`hidden_size`=48\) implies"),
         (lambda d: legacy_folder(d, edit_config=lambda c: c.update(num_attention_heads=5)), "not a valid TVLT config"),
     ],
     ids=["other-model", "no-config", "no-weights", "wrong-sizes", "bad-config"],
