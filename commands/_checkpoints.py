@@ -92,8 +92,17 @@ def load_tvlt_config(model: str, revision: str | None = None):
             raise CommandError(f"--model {model} has no config.json: it is not a transformers checkpoint folder.")
     elif not _REPO_ID.match(model) or model.startswith((".", "~")):
         raise CommandError(f"--model {model}: no such checkpoint folder.")
+    local_files_only = False
+    if not os.path.exists(model):  # a Hub id: say at once when the Hub cannot be reached and nothing is cached
+        from ..conversion.errors import ConversionError
+        from ..conversion.hub import read_from_cache_only
+
+        try:
+            local_files_only = read_from_cache_only(model, revision, f"--model {model}")
+        except ConversionError as error:
+            raise CommandError(str(error)) from None
     try:
-        config = AutoConfig.from_pretrained(model, revision=revision)
+        config = AutoConfig.from_pretrained(model, revision=revision, local_files_only=local_files_only)
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         where = "it" if os.path.isdir(model) else "it is not a local folder, and the Hub"

@@ -11,6 +11,7 @@ import torch
 from ..configuration_tvlt import TvltConfig
 from ..modeling_tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel, TvltPreTrainedModel
 from .errors import ConversionError
+from .hub import read_from_cache_only
 from .original import (
     OriginalOptions,
     convert_original_state_dict,
@@ -107,9 +108,11 @@ def _download_hub_checkpoint(repo_id: str, revision: str | None) -> Path:
         RevisionNotFoundError,
     )
 
+    local_files_only = read_from_cache_only(repo_id, revision, f"SRC {repo_id}")
+
     def fetch(filename: str) -> Path | None:
         try:
-            return Path(hf_hub_download(repo_id, filename, revision=revision))
+            return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=local_files_only))
         except (EntryNotFoundError, LocalEntryNotFoundError):
             return None
 

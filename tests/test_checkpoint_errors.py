@@ -189,3 +189,48 @@ def test_missing_weights_and_bad_indexes_are_named(tmp_path, checkpoints):
     (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "gone.safetensors"}}))
     with pytest.raises(ConversionError, match="names shards that are missing: gone.safetensors"):
         find_weight_files(folder)
+
+
+# -- a Hub id when the Hub cannot be reached ------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def no_hub(monkeypatch, tmp_path):
+    """An empty Hub cache and a Hub that refuses connections (a closed local port), not in offline mode."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    return constants
+
+
+@pytest.mark.parametrize("offline", [True, False], ids=["offline-mode", "no-network"])
+@pytest.mark.parametrize("command", ["convert", "predict", "reconstruct"])
+def test_an_unreachable_hub_and_an_uncached_id_say_so_at_once(
+    no_hub, monkeypatch, checkpoints, tmp_path, capsys, command, offline
+):
+    monkeypatch.setattr(no_hub, "HF_HUB_OFFLINE", offline)
+    clip = str(checkpoints["clip"])
+    arguments = {
+        "convert": ["someone/tvlt-tiny", str(tmp_path / "out")],
+        "predict": [clip, "--model", "someone/tvlt-tiny"],
+        "reconstruct": [clip, "--model", "someone/tvlt-tiny", "--out", str(tmp_path / "x.png")],
+    }[command]
+    capsys.readouterr()
+    assert main([command, *arguments]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Retrying" not in err, err
+    reason = "offline mode: HF_HUB_OFFLINE is set" if offline else "no connection: "
+    assert "the Hugging Face Hub cannot be reached (" + reason in err, err
+    assert "and someone/tvlt-tiny is not in the local cache" in err, err
+
+
+def test_a_cached_hub_id_converts_without_network(no_hub, checkpoints, tmp_path, caplog):
+    from test_convert import _fake_hub_cache
+
+    _fake_hub_cache(Path(no_hub.HF_HUB_CACHE), "someone/tvlt-tiny", checkpoints["pretraining"])
+    with caplog.at_level("WARNING", logger="tvlt.conversion"):
+        assert main(["convert", "someone/tvlt-tiny", str(tmp_path / "out")]) == 0
+    assert "The Hub cannot be reached (no connection: " in caplog.text and "using the cached copy" in caplog.text
+    assert (tmp_path / "out" / "model.safetensors").is_file()
