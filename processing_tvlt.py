@@ -11,6 +11,7 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils import TensorType, logging
 
+from .configuration_tvlt import processor_fit_message
 from .feature_extraction_tvlt import PREPROCESSING_MODES, TvltFeatureExtractor
 from .image_processing_tvlt import TvltImageProcessor
 from .remote_code_tvlt import set_processor_remote_code_entries
@@ -192,6 +193,8 @@ class TvltProcessor(ProcessorMixin):
         r"""
         Load the processor from a folder or Hub repository: its `processor_config.json` (transformers 5.x layout), or
         else its flat `preprocessor_config.json` (transformers 4.x), each sub-processor taking its own settings.
+        When the model's `config.json` sits beside it, saved settings that contradict the model (and the image
+        settings transformers 4.40.2 never saved) are sized to the model, with one warning saying what changed.
 
         Args:
             pretrained_model_name_or_path (`str` or `os.PathLike`):
@@ -215,12 +218,16 @@ class TvltProcessor(ProcessorMixin):
                 f"TvltProcessor.from_pretrained ignores the unknown option(s) {sorted(unknown)}; its settings are "
                 f"{sorted(_IMAGE_INIT_KWARGS | _AUDIO_INIT_KWARGS)}."
             )
+        # both sub-processors are sized to the model beside them; one warning says what changed in either
+        changes = []
         image_processor = TvltImageProcessor.from_pretrained(
-            pretrained_model_name_or_path, **hub_kwargs, **image_settings
+            pretrained_model_name_or_path, **hub_kwargs, **image_settings, _tvlt_fit_changes=changes
         )
         feature_extractor = TvltFeatureExtractor.from_pretrained(
-            pretrained_model_name_or_path, **hub_kwargs, **audio_settings
+            pretrained_model_name_or_path, **hub_kwargs, **audio_settings, _tvlt_fit_changes=changes
         )
+        if changes:
+            logger.warning(processor_fit_message(pretrained_model_name_or_path, changes))
         return cls(image_processor=image_processor, feature_extractor=feature_extractor)
 
 
