@@ -108,7 +108,10 @@ def check_destination(dst, force: bool, src=None) -> Path:
     if dst.is_symlink():
         raise ConversionError(f"DST {given} is a symbolic link; give the path of a real folder (or of a new one).")
     parent = _existing_parent(dst, given)
-    resolved = dst.parent.resolve() / dst.name
+    try:
+        resolved = dst.parent.resolve() / dst.name
+    except (OSError, RuntimeError) as error:  # e.g. a loop of symbolic links
+        raise ConversionError(f"DST {given}: its path cannot be resolved ({error}).") from None
     if src is not None and Path(src).expanduser().exists():
         _check_overlap(src, given, resolved)
     _check_not_cwd(given, resolved)
@@ -148,7 +151,10 @@ def _existing_parent(dst: Path, given) -> Path:
 def _spellings(path) -> set[Path]:
     """A path as written (absolute, `..` folded) and as the file system resolves it (symbolic links followed)."""
     path = Path(path).expanduser()
-    return {Path(os.path.abspath(path)), path.resolve()}
+    try:
+        return {Path(os.path.abspath(path)), path.resolve()}
+    except (OSError, RuntimeError) as error:  # e.g. a loop of symbolic links
+        raise ConversionError(f"{path}: the path cannot be resolved ({error}).") from None
 
 
 def _inside(inner: Path, outer: Path) -> bool:
