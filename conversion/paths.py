@@ -32,6 +32,7 @@ import re
 import secrets
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -46,16 +47,16 @@ except ImportError:  # pragma: no cover - Windows
 
 logger = logging.getLogger(__name__)
 
-# Files a conversion writes into DST, besides the TVLT code files (transformers 5.x writes processor_config.json;
-# 4.40.2 wrote preprocessor_config.json; big models are saved in shards with an index)
+# processor config files a TVLT processor may write (transformers 5.x writes the first; 4.40.2 wrote the second)
+PROCESSOR_CONFIG_FILES = ("processor_config.json", "preprocessor_config.json")
+# Files a conversion writes into DST, besides the TVLT code files (big models are saved in shards with an index)
 REPO_FILE_NAMES = frozenset(
     {
         "config.json",
         "model.safetensors",
         "model.safetensors.index.json",
-        "processor_config.json",
-        "preprocessor_config.json",
         "README.md",
+        *PROCESSOR_CONFIG_FILES,
         *CODE_FILES,
     }
 )
@@ -66,8 +67,9 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _STAGING, _REPLACED = "partial", "replaced"
 _OWNER_SUFFIX = ".owner"
 _MAX_CONFIG_BYTES = 1 << 20  # a previous output's config.json is a few KB
-# locks this process holds: resolved DST -> [file descriptor, depth] (convert_checkpoint and write_repo both take it)
-_held_locks: dict[Path, list] = {}
+# locks this process holds, per thread (other threads are refused like other processes): (resolved DST, thread) ->
+# nesting depth (convert_checkpoint and write_repo both take it)
+_held_locks: dict[tuple[Path, int], int] = {}
 
 
 # ---- checks ---------------------------------------------------------------------------------------------------------
@@ -259,12 +261,13 @@ def lock_destination(dst: Path):
     in one process. Without `fcntl` (Windows) nothing is locked.
     """
     dst = Path(dst)
-    if dst in _held_locks:
-        _held_locks[dst][1] += 1
+    key = (dst, threading.get_ident())
+    if key in _held_locks:
+        _held_locks[key] += 1
         try:
             yield
         finally:
-            _held_locks[dst][1] -= 1
+            _held_locks[key] -= 1
         return
     if fcntl is None:  # pragma: no cover - Windows
         yield
@@ -272,7 +275,8 @@ def lock_destination(dst: Path):
     _make_parent(dst)
     path = _lock_path(dst)
     while True:
-        fd = _open_writable(path, os.O_RDWR | os.O_CREAT, dst)
+        # never through a symbolic link: truncating the lock file must not truncate anything else
+        fd = _open_writable(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, dst)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
@@ -296,10 +300,10 @@ def lock_destination(dst: Path):
     try:
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(_owner_record(dst, "lock")).encode())
-        _held_locks[dst] = [fd, 1]
+        _held_locks[key] = 1
         yield
     finally:
-        _held_locks.pop(dst, None)
+        _held_locks.pop(key, None)
         with contextlib.suppress(OSError):
             os.unlink(path)
         os.close(fd)
@@ -487,6 +491,7 @@ def _process_alive(pid: int) -> bool:
 
 __all__ = [
     "HUB_ID",
+    "PROCESSOR_CONFIG_FILES",
     "REPO_FILE_NAMES",
     "check_destination",
     "check_paths",

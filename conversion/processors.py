@@ -4,11 +4,7 @@ from pathlib import Path
 
 from ..configuration_tvlt import TvltConfig
 from .errors import ConversionError
-
-
-# 4.40.2 wrote one flat preprocessor_config.json with the image-processor and feature-extractor keys; 5.x writes
-# processor_config.json
-_PROCESSOR_CONFIG_FILES = ("processor_config.json", "preprocessor_config.json")
+from .paths import PROCESSOR_CONFIG_FILES
 
 
 def build_processor(config: TvltConfig, *, original: bool, source_folder: Path | None):
@@ -22,7 +18,7 @@ def build_processor(config: TvltConfig, *, original: bool, source_folder: Path |
     from ..image_processing_tvlt import TvltImageProcessor, fit_image_settings
     from ..processing_tvlt import TvltProcessor
 
-    if source_folder is not None and any((source_folder / name).is_file() for name in _PROCESSOR_CONFIG_FILES):
+    if source_folder is not None and any((source_folder / name).is_file() for name in PROCESSOR_CONFIG_FILES):
         try:
             return TvltProcessor.from_pretrained(source_folder)
         except (OSError, ValueError, TypeError) as error:

@@ -14,14 +14,19 @@ from ..remote_code_tvlt import (
 )
 from .errors import ConversionError
 from .model_card import render_model_card
-from .paths import check_destination, clean_stale_folders, discard, lock_destination, make_staging, move_into_place
+from .paths import (
+    PROCESSOR_CONFIG_FILES,
+    check_destination,
+    clean_stale_folders,
+    discard,
+    lock_destination,
+    make_staging,
+    move_into_place,
+)
 from .sources import LoadedCheckpoint
 
 
 logger = logging.getLogger(__name__)
-
-# processor config files a TVLT processor may write (transformers 5.x writes the first; 4.40.2 wrote the second)
-PROCESSOR_CONFIG_FILES = ("processor_config.json", "preprocessor_config.json")
 
 
 def write_repo(checkpoint: LoadedCheckpoint, dst, *, force: bool = False, repo_id: str | None = None) -> Path:

@@ -328,6 +328,42 @@ def test_a_dst_created_meanwhile_is_never_replaced(tmp_path, monkeypatch):
     assert snapshot(dst) == {"theirs.txt": b"theirs"}
 
 
+def test_a_lock_file_that_is_a_link_is_never_followed(tmp_path, capsys):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("mine")
+    (tmp_path / ".repo.tvlt-convert.lock").symlink_to(precious)
+    code, line = convert_cli(capsys, LEGACY / "TvltModel", tmp_path / "repo")
+    assert_one_line_refusal(code, line, match="cannot write in")
+    assert precious.read_text() == "mine" and not (tmp_path / "repo").exists()
+
+
+def test_two_threads_converting_into_one_dst_are_serialised_like_processes(tmp_path, monkeypatch):
+    import threading
+
+    from tvlt.conversion import repo
+
+    inside, release = threading.Event(), threading.Event()
+    real_card = repo.render_model_card
+
+    def paused_card(*args, **kwargs):
+        inside.set()
+        release.wait(60)
+        return real_card(*args, **kwargs)
+
+    monkeypatch.setattr(repo, "render_model_card", paused_card)
+    dst = tmp_path / "repo"
+    first = threading.Thread(target=convert_checkpoint, args=(LEGACY / "TvltModel", dst))
+    first.start()
+    try:
+        assert inside.wait(60)
+        with pytest.raises(ConversionError, match="is being written by another tvlt convert"):
+            convert_checkpoint(LEGACY / "TvltForPreTraining", dst)
+    finally:
+        release.set()
+        first.join(60)
+    assert json.loads((dst / "config.json").read_text())["architectures"] == ["TvltModel"]
+
+
 def test_an_old_output_set_aside_by_a_killed_forced_run_is_put_back(tmp_path, capsys):
     dst = convert_checkpoint(LEGACY / "TvltModel", tmp_path / "repo").destination
     before = snapshot(dst)
