@@ -17,6 +17,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import TensorType, logging
 
+from .configuration_tvlt import model_config_beside, processor_fit_message
 from .media_tvlt import is_path, load_audio, resample_audio
 from .remote_code_tvlt import set_processor_remote_code_entries
 
@@ -194,6 +195,25 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         writes only this class's entry) and all TVLT code files are copied next to it."""
         set_processor_remote_code_entries(self)
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+
+    @classmethod
+    def get_feature_extractor_dict(cls, pretrained_model_name_or_path, **kwargs):
+        """
+        The saved settings, as the base class reads them, sized to the model when a TVLT `config.json` sits beside
+        them (see `fit_audio_settings`), with one warning saying what changed. Settings passed to `from_pretrained`
+        are kept as given.
+        """
+        report = kwargs.pop("_tvlt_fit_changes", None)  # TvltProcessor gathers both sub-processors' changes
+        locating = dict(kwargs)
+        feature_extractor_dict, kwargs = super().get_feature_extractor_dict(pretrained_model_name_or_path, **kwargs)
+        config = model_config_beside(pretrained_model_name_or_path, **locating)
+        if config is not None:
+            changes = fit_audio_settings(feature_extractor_dict, config, keep=kwargs)
+            if report is not None:
+                report.extend(changes)
+            elif changes:
+                logger.warning(processor_fit_message(pretrained_model_name_or_path, changes))
+        return feature_extractor_dict, kwargs
 
     @property
     def hop_length(self) -> int:
@@ -740,12 +760,41 @@ def _mix_down(channels: np.ndarray) -> np.ndarray:
 
 _INIT_PARAMETERS = frozenset(inspect.signature(TvltFeatureExtractor.__init__).parameters) - {"self", "kwargs"}
 
+
+def fit_audio_settings(settings: dict, config, keep=()) -> list[str]:
+    """
+    Size saved feature-extractor `settings` (changed in place) to a TVLT model `config`; return what changed, as text.
+
+    A setting is the model's when it contradicts the model: another number of mel bins or other patches, or a longer
+    spectrogram than the model's audio positions; `spectrogram_length` is also the model's when it was not saved.
+    Settings named in `keep` stay.
+    """
+    saved = {name: settings[name] for name in ("feature_size", "patch_size", "spectrogram_length") if name in settings}
+    try:
+        current = TvltFeatureExtractor(**saved)
+    except (ValueError, TypeError):  # invalid saved values: the feature extractor itself refuses them, naming them
+        return []
+    changes = []
+    if "feature_size" not in keep and current.feature_size != config.frequency_length:
+        changes.append(f"feature_size (mel bins) {current.feature_size} -> {config.frequency_length}")
+        settings["feature_size"] = config.frequency_length
+    patch_size = list(config.audio_patch_size)
+    if "patch_size" not in keep and list(current.patch_size) != patch_size:
+        changes.append(f"audio patch_size {list(current.patch_size)} -> {patch_size}")
+        settings["patch_size"] = patch_size
+    length_saved = "spectrogram_length" in saved
+    if "spectrogram_length" not in keep and current.spectrogram_length != config.spectrogram_length:
+        if current.spectrogram_length > config.spectrogram_length or not length_saved:
+            unsaved = "" if length_saved else " (not saved)"
+            changes.append(f"spectrogram_length {current.spectrogram_length}{unsaved} -> {config.spectrogram_length}")
+            settings["spectrogram_length"] = config.spectrogram_length
+    return changes
+
 TvltFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
 
 
 # Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
 if TYPE_CHECKING:
-    from .configuration_tvlt import TvltConfig  # noqa: F401
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
     from .inputs_tvlt import TvltClipPreparer  # noqa: F401
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
@@ -754,4 +803,10 @@ if TYPE_CHECKING:
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 
-__all__ = ["ORIGINAL_MAX_FRAMES", "ORIGINAL_PADDING_VALUE", "PREPROCESSING_MODES", "TvltFeatureExtractor"]
+__all__ = [
+    "ORIGINAL_MAX_FRAMES",
+    "ORIGINAL_PADDING_VALUE",
+    "PREPROCESSING_MODES",
+    "TvltFeatureExtractor",
+    "fit_audio_settings",
+]

@@ -18,6 +18,7 @@ from transformers.image_utils import IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_S
 from transformers.processing_utils import ImagesKwargs
 from transformers.utils import TensorType, logging
 
+from .configuration_tvlt import model_config_beside, processor_fit_message
 from .media_tvlt import is_path, read_video, sample_frame_indices
 from .remote_code_tvlt import set_processor_remote_code_entries
 
@@ -163,6 +164,26 @@ class TvltImageProcessor(BaseImageProcessor):
         set_processor_remote_code_entries(self)
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
+    @classmethod
+    def get_image_processor_dict(cls, pretrained_model_name_or_path, **kwargs):
+        """
+        The saved settings, as the base class reads them, sized to the model when a TVLT `config.json` sits beside
+        them: settings that contradict the model, and `num_frames` when it was not saved, are the model's (see
+        `fit_image_settings`; transformers 4.40.2's `save_pretrained` dropped every image setting). One warning says
+        what changed. Settings passed to `from_pretrained` are kept as given.
+        """
+        report = kwargs.pop("_tvlt_fit_changes", None)  # TvltProcessor gathers both sub-processors' changes
+        locating = dict(kwargs)
+        image_processor_dict, kwargs = super().get_image_processor_dict(pretrained_model_name_or_path, **kwargs)
+        config = model_config_beside(pretrained_model_name_or_path, **locating)
+        if config is not None:
+            changes = fit_image_settings(image_processor_dict, config, keep=kwargs)
+            if report is not None:
+                report.extend(changes)
+            elif changes:
+                logger.warning(processor_fit_message(pretrained_model_name_or_path, changes))
+        return image_processor_dict, kwargs
+
     def preprocess(
         self,
         videos,
@@ -286,6 +307,43 @@ class TvltImageProcessor(BaseImageProcessor):
 
 
 # -- settings and validation ----------------------------------------------------------------------------------------
+
+
+def fit_image_settings(settings: dict, config, keep=()) -> list[str]:
+    """
+    Size saved image-processor `settings` (changed in place) to a TVLT model `config`; return what changed, as text.
+
+    A setting is the model's when it contradicts the model: frames cropped to another size (the resize then follows:
+    shortest edge to the frame size, or exactly the frame size for oblong frames), other patches, more frames than
+    the model has temporal positions. `num_frames` is also the model's when it was not saved. Settings named in
+    `keep` stay. For TVLT-base (224x224 frames, 16x16 patches, 8 frames) the defaults fit, so nothing changes.
+    """
+    saved = {name: settings[name] for name in ("crop_size", "size", "patch_size", "num_frames") if name in settings}
+    try:
+        current = TvltImageProcessor(**saved)
+    except (ValueError, TypeError):  # invalid saved values: the processor itself refuses them, naming them
+        return []
+    changes = []
+    height, width = config.frame_size
+    crop_size = {"height": height, "width": width}
+    if "crop_size" not in keep and current.crop_size != crop_size:
+        changes.append(f"crop_size {current.crop_size['height']}x{current.crop_size['width']} -> {height}x{width}")
+        settings["crop_size"] = crop_size
+        size = {"shortest_edge": height} if height == width else dict(crop_size)
+        if "size" not in keep and current.size != size:
+            changes.append(f"size {current.size} -> {size}")
+            settings["size"] = size
+    patch_size = list(config.image_patch_size)
+    if "patch_size" not in keep and current.patch_size != patch_size:
+        changes.append(f"image patch_size {current.patch_size} -> {patch_size}")
+        settings["patch_size"] = patch_size
+    frames_saved = "num_frames" in saved
+    if "num_frames" not in keep and current.num_frames != config.num_frames:
+        if current.num_frames > config.num_frames or not frames_saved:
+            unsaved = "" if frames_saved else " (not saved)"
+            changes.append(f"num_frames {current.num_frames}{unsaved} -> {config.num_frames}")
+            settings["num_frames"] = config.num_frames
+    return changes
 
 
 @dataclass(frozen=True)
@@ -745,7 +803,6 @@ TvltImageProcessor.register_for_auto_class("AutoImageProcessor")
 
 # Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
 if TYPE_CHECKING:
-    from .configuration_tvlt import TvltConfig  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .inputs_tvlt import TvltClipPreparer  # noqa: F401
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
@@ -754,4 +811,4 @@ if TYPE_CHECKING:
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 
-__all__ = ["ORIGINAL_BORDER_THRESHOLD", "PREPROCESSING_MODES", "TvltImageProcessor"]
+__all__ = ["ORIGINAL_BORDER_THRESHOLD", "PREPROCESSING_MODES", "TvltImageProcessor", "fit_image_settings"]

@@ -12,6 +12,7 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils import TensorType, logging
 
+from .configuration_tvlt import processor_fit_message
 from .feature_extraction_tvlt import PREPROCESSING_MODES, TvltFeatureExtractor
 from .image_processing_tvlt import TvltImageProcessor
 from .media_tvlt import MediaDecodingError, check_media_file, has_audio_track, is_path
@@ -201,6 +202,8 @@ class TvltProcessor(ProcessorMixin):
         r"""
         Load the processor from a folder or Hub repository: its `processor_config.json` (transformers 5.x layout), or
         else its flat `preprocessor_config.json` (transformers 4.x), each sub-processor taking its own settings.
+        When the model's `config.json` sits beside it, saved settings that contradict the model (and the image
+        settings transformers 4.40.2 never saved) are sized to the model, with one warning saying what changed.
 
         Args:
             pretrained_model_name_or_path (`str` or `os.PathLike`):
@@ -224,12 +227,16 @@ class TvltProcessor(ProcessorMixin):
                 f"TvltProcessor.from_pretrained ignores the unknown option(s) {sorted(unknown)}; its settings are "
                 f"{sorted(_IMAGE_INIT_KWARGS | _AUDIO_INIT_KWARGS)}."
             )
+        # both sub-processors are sized to the model beside them; one warning says what changed in either
+        changes = []
         image_processor = TvltImageProcessor.from_pretrained(
-            pretrained_model_name_or_path, **hub_kwargs, **image_settings
+            pretrained_model_name_or_path, **hub_kwargs, **image_settings, _tvlt_fit_changes=changes
         )
         feature_extractor = TvltFeatureExtractor.from_pretrained(
-            pretrained_model_name_or_path, **hub_kwargs, **audio_settings
+            pretrained_model_name_or_path, **hub_kwargs, **audio_settings, _tvlt_fit_changes=changes
         )
+        if changes:
+            logger.warning(processor_fit_message(pretrained_model_name_or_path, changes))
         return cls(image_processor=image_processor, feature_extractor=feature_extractor)
 
 
@@ -274,7 +281,6 @@ TvltProcessor.register_for_auto_class("AutoProcessor")
 
 # Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
 if TYPE_CHECKING:
-    from .configuration_tvlt import TvltConfig  # noqa: F401
     from .inputs_tvlt import TvltClipPreparer  # noqa: F401
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401

@@ -118,8 +118,17 @@ def load_tvlt_config(model: str, revision: str | None = None):
     from transformers import AutoConfig
 
     check_model_argument(model)
+    local_files_only = False
+    if not os.path.exists(model):  # a Hub id: say at once when the Hub cannot be reached and nothing is cached
+        from ..conversion.errors import ConversionError
+        from ..conversion.hub import read_from_cache_only
+
+        try:
+            local_files_only = read_from_cache_only(model, revision, f"--model {model}")
+        except ConversionError as error:
+            raise CommandError(str(error)) from None
     try:
-        config = AutoConfig.from_pretrained(model, revision=revision)
+        config = AutoConfig.from_pretrained(model, revision=revision, local_files_only=local_files_only)
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         where = "it" if os.path.isdir(model) else "it is not a local folder, and the Hub"
@@ -127,6 +136,61 @@ def load_tvlt_config(model: str, revision: str | None = None):
     if getattr(config, "model_type", None) != "tvlt":
         raise CommandError(f"--model {model} is not a TVLT checkpoint (model_type {config.model_type!r}).")
     return config
+
+
+def check_model_weights(model: str, revision: str | None, config, kind: str) -> None:
+    """
+    Compare `--model`'s config with the shapes and dtypes in its weight files before `from_pretrained` allocates
+    anything (see `tvlt.conversion.preflight`): a code-running pickle, a wrong shape or dtype or an absurd config is a
+    one-line `CommandError` naming the key or field.
+    """
+    from ..conversion.errors import ConversionError
+    from ..conversion.preflight import check_checkpoint
+    from ..modeling_tvlt import TvltForAudioVisualClassification, TvltForPreTraining
+
+    model_class = TvltForAudioVisualClassification if kind == CLASSIFICATION else TvltForPreTraining
+    try:
+        check_checkpoint(model_class, config, _weight_files(model, revision), f"--model {model}")
+    except ConversionError as error:
+        raise CommandError(str(error)) from None
+
+
+def _weight_files(model: str, revision: str | None) -> list:
+    """The weight files `from_pretrained` reads: in the folder, or downloaded into the Hub cache (read from there)."""
+    from pathlib import Path
+
+    from ..conversion.errors import ConversionError
+    from ..conversion.preflight import WEIGHT_FILES, find_weight_files, shard_names
+
+    if os.path.isdir(model):
+        return find_weight_files(Path(model))
+    from transformers.utils import cached_file
+
+    def fetch(name: str):
+        try:
+            path = cached_file(model, name, revision=revision, _raise_exceptions_for_missing_entries=False)
+        except OSError as error:
+            raise CommandError(f"--model {model}: cannot download {name}: {_first_line(error)}") from None
+        return Path(path) if path else None
+
+    for name in WEIGHT_FILES:
+        path = fetch(name)
+        if path is None:
+            continue
+        if not name.endswith(".index.json"):
+            return [path]
+        shards = [fetch(shard) for shard in shard_names(path)]
+        if None in shards:
+            raise CommandError(f"--model {model}: {name} names shards the repo does not have.")
+        return shards
+    raise ConversionError(
+        f"--model {model} has a config.json but no weights: expected one of {', '.join(WEIGHT_FILES)}."
+    )
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def checkpoint_kind(config) -> str:
@@ -197,6 +261,7 @@ __all__ = [
     "check_clip_paths",
     "check_device",
     "check_model_argument",
+    "check_model_weights",
     "checkpoint_kind",
     "load_tvlt_config",
     "quiet_transformers",

@@ -29,8 +29,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "TVLT-MOSEI-EA.ckpt, or a Lightning checkpoint of the original training code)"
         ),
     )
-    parser.add_argument("dst", metavar="DST", help="the repo folder to write (must not exist, or be empty)")
-    parser.add_argument("--force", action="store_true", help="replace DST if it exists and is not empty")
+    parser.add_argument(
+        "dst",
+        metavar="DST",
+        help=(
+            "the repo folder to write: a new or empty folder, outside SRC and not holding it (written beside DST in a "
+            "staging folder .DST.partial-*, then renamed into place)"
+        ),
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=(
+            "replace a non-empty DST, only if it is a previous tvlt convert output: nothing in it but config.json "
+            "(with TVLT's auto_map), model*.safetensors, processor_config.json, preprocessor_config.json, README.md "
+            "and the *_tvlt.py code files; any other file in DST is refused"
+        ),
+    )
     parser.add_argument("--revision", help="branch, tag or commit of a Hub repo SRC (default: main)")
 
     defaults = OriginalOptions()
@@ -93,12 +108,16 @@ def _progress_on_stderr():
 
 
 def validate(args: argparse.Namespace) -> None:
+    from ..conversion.paths import check_paths  # standard library only
+
     if not args.push_to_hub:
         given = [
             flag for flag, value in (("--private", args.private), ("--commit-message", args.commit_message)) if value
         ]
         if given:
             raise CommandError(f"{' and '.join(given)} need --push-to-hub REPO_ID.")
+    # SRC/DST checks come first, before the heavy imports of the conversion (torch, transformers)
+    check_paths(args.src, args.dst, args.force)
 
 
 def run(args: argparse.Namespace) -> int:

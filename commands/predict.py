@@ -13,6 +13,7 @@ from ._checkpoints import (
     check_clip_paths,
     check_device,
     check_model_argument,
+    check_model_weights,
     checkpoint_kind,
     clip_and_model_errors,
     load_tvlt_config,
@@ -50,6 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     check_device(args.device)
     config = load_tvlt_config(args.model, args.revision)
     kind = checkpoint_kind(config)
+    check_model_weights(args.model, args.revision, config, kind)
     with clip_and_model_errors(args):
         result = _classify(args, clip, config) if kind == CLASSIFICATION else _match(args, clip, config)
     note = getattr(config, "tvlt_demo_note", None)  # set by examples/make_demo_checkpoint.py

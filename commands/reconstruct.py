@@ -9,12 +9,14 @@ from . import CommandError
 from ._argtypes import ratio, seed
 from ._checkpoints import (
     CLASSIFICATION,
+    PRETRAINING,
     add_clip_arguments,
     add_model_arguments,
     check_clip_arguments,
     check_clip_paths,
     check_device,
     check_model_argument,
+    check_model_weights,
     checkpoint_kind,
     clip_and_model_errors,
     load_tvlt_config,
@@ -84,6 +86,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     if not config.task_mae:
         raise CommandError(f"--model {args.model} has no MAE decoder (task_mae is false): nothing to reconstruct.")
+    check_model_weights(args.model, args.revision, config, PRETRAINING)
     for name in ("pixel_mask_ratio", "audio_mask_ratio"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))

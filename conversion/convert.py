@@ -7,7 +7,8 @@ from pathlib import Path
 from .errors import ConversionError
 from .hub import default_commit_message, push_repo
 from .original import OriginalOptions
-from .repo import check_destination, write_repo
+from .paths import check_destination, check_paths, clean_stale_folders, lock_destination
+from .repo import write_repo
 from .sources import LoadedCheckpoint, load_checkpoint
 
 
@@ -40,10 +41,13 @@ def convert_checkpoint(
     See `load_checkpoint` for `original_options` and `revision`, `write_repo` for DST and `force`, `push_repo` for
     `private`, `commit_message` and `token`.
     """
-    # refuse a taken DST before reading a possibly large SRC
-    check_destination(dst, force)
-    checkpoint = load_checkpoint(str(src), original_options=original_options, revision=revision)
-    destination = write_repo(checkpoint, dst, force=force, repo_id=push_to_hub)
+    # refuse a taken or overlapping DST before reading a possibly large SRC, and hold DST for the whole run
+    dst = check_paths(src, dst, force)
+    with lock_destination(dst):
+        clean_stale_folders(dst)
+        check_destination(dst, force, src=src)
+        checkpoint = load_checkpoint(str(src), original_options=original_options, revision=revision)
+        destination = write_repo(checkpoint, dst, force=force, repo_id=push_to_hub)
     commit_url = None
     if push_to_hub:
         try:

@@ -2,10 +2,9 @@
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from safetensors import SafetensorError
 
 from ..remote_code_tvlt import (
     CODE_FILES,
@@ -15,23 +14,19 @@ from ..remote_code_tvlt import (
 )
 from .errors import ConversionError
 from .model_card import render_model_card
+from .paths import (
+    PROCESSOR_CONFIG_FILES,
+    check_destination,
+    clean_stale_folders,
+    discard,
+    lock_destination,
+    make_staging,
+    move_into_place,
+)
 from .sources import LoadedCheckpoint
 
 
 logger = logging.getLogger(__name__)
-
-# processor config files a TVLT processor may write (transformers 5.x writes the first; 4.40.2 wrote the second)
-PROCESSOR_CONFIG_FILES = ("processor_config.json", "preprocessor_config.json")
-
-
-def check_destination(dst, force: bool) -> Path:
-    """Refuse a DST that is a file, or a non-empty folder without `force`; return it as a path."""
-    dst = Path(dst).expanduser()
-    if dst.is_file() or (dst.exists() and not dst.is_dir()):
-        raise ConversionError(f"DST {dst} exists and is not a folder.")
-    if dst.is_dir() and any(dst.iterdir()) and not force:
-        raise ConversionError(f"DST {dst} exists and is not empty; pass --force (force=True) to replace it.")
-    return dst
 
 
 def write_repo(checkpoint: LoadedCheckpoint, dst, *, force: bool = False, repo_id: str | None = None) -> Path:
@@ -39,23 +34,31 @@ def write_repo(checkpoint: LoadedCheckpoint, dst, *, force: bool = False, repo_i
     Write `checkpoint` into DST as a Hub repo: `model.safetensors`, `config.json` and the processor config with the
     full `auto_map`, the TVLT code files and a model card `README.md`.
 
-    The repo is built in a temporary folder next to DST and moved into place when complete, so DST is never left
-    half-written; an existing non-empty DST is replaced only with `force`.
+    The repo is built in a staging folder next to DST and renamed into place when complete, so DST is never left
+    half-written; a non-empty DST is replaced only with `force`, and only when it is a previous conversion's output
+    (see `tvlt.conversion.paths`). A failure leaves DST as it was and removes the staging folder; an `OSError` while
+    writing (disk full, permissions) becomes a one-line `ConversionError`.
     """
     dst = check_destination(dst, force)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.partial-", dir=dst.parent))
-    try:
-        logger.info("Writing the weights and configs")
-        checkpoint.model.save_pretrained(staging)
-        checkpoint.processor.save_pretrained(staging)
-        copy_code_files(staging)
-        _complete_auto_maps(staging)
-        (staging / "README.md").write_text(render_model_card(checkpoint, repo_id=repo_id), encoding="utf-8")
-        _move_into_place(staging, dst)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with lock_destination(dst):
+        clean_stale_folders(dst)
+        dst = check_destination(dst, force)  # again, now that no other tvlt convert can change it
+        staging = make_staging(dst)
+        try:
+            logger.info("Writing the weights and configs")
+            checkpoint.model.save_pretrained(staging)
+            checkpoint.processor.save_pretrained(staging)
+            copy_code_files(staging)
+            _complete_auto_maps(staging)
+            (staging / "README.md").write_text(render_model_card(checkpoint, repo_id=repo_id), encoding="utf-8")
+            move_into_place(staging, dst, force)
+        except (OSError, SafetensorError) as error:  # disk full, permissions, ... (safetensors has its own type)
+            discard(staging)
+            reason = getattr(error, "strerror", None) or str(error).strip().splitlines()[0]
+            raise ConversionError(f"writing DST {dst} failed ({reason}); DST is left as it was.") from error
+        except BaseException:
+            discard(staging)
+            raise
     logger.info("Wrote %s", dst)
     return dst
 
@@ -78,24 +81,4 @@ def _update_json(path: Path, update) -> None:
     path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _move_into_place(staging: Path, dst: Path) -> None:
-    if not dst.exists():
-        os.replace(staging, dst)
-        return
-    if not any(dst.iterdir()):
-        dst.rmdir()
-        os.replace(staging, dst)
-        return
-    # --force: swap the old folder out first, so a failure leaves either the old or the new repo in place
-    retired = Path(tempfile.mkdtemp(prefix=f".{dst.name}.replaced-", dir=dst.parent))
-    retired.rmdir()
-    os.replace(dst, retired)
-    try:
-        os.replace(staging, dst)
-    except BaseException:
-        os.replace(retired, dst)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-__all__ = ["PROCESSOR_CONFIG_FILES", "check_destination", "write_repo"]
+__all__ = ["PROCESSOR_CONFIG_FILES", "write_repo"]

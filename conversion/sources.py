@@ -2,8 +2,6 @@
 
 import json
 import logging
-import pickle
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from huggingface_hub import metadata_load
 from ..configuration_tvlt import TvltConfig
 from ..modeling_tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel, TvltPreTrainedModel
 from .errors import ConversionError
+from .hub import read_from_cache_only
 from .original import (
     OriginalOptions,
     convert_original_state_dict,
@@ -21,6 +20,18 @@ from .original import (
     original_config,
     original_layout,
     unwrap_original_checkpoint,
+)
+from .paths import HUB_ID
+from .preflight import (
+    WEIGHT_FILES,
+    build_on_meta,
+    check_checkpoint,
+    check_fit,
+    find_weight_files,
+    load_weights_only,
+    shard_names,
+    specs_of,
+    tensor_specs,
 )
 from .processors import build_processor
 
@@ -32,16 +43,7 @@ KIND_ORIGINAL = "original"
 
 ARCHITECTURES = {cls.__name__: cls for cls in (TvltModel, TvltForPreTraining, TvltForAudioVisualClassification)}
 
-# transformers weight files, most preferred first; an index names the shards of a sharded checkpoint
-_WEIGHT_FILES = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-)
 _OPTIONAL_FILES = ("preprocessor_config.json", "processor_config.json", "README.md")
-# "owner/name": what a Hub model id looks like (a bare name is taken for a missing local path)
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass
@@ -78,7 +80,7 @@ def load_checkpoint(
             raise ConversionError("`revision` applies to a Hub repo SRC, not to a local folder.")
         _refuse_original_options(original_options, f"{src} (a transformers-format folder)")
         return _load_legacy(path, source=str(src))
-    if _HUB_ID.match(str(src)):
+    if HUB_ID.match(str(src)):
         _refuse_original_options(original_options, f"{src} (a Hub repo)")
         folder = _download_hub_checkpoint(str(src), revision)
         return _load_legacy(folder, source=str(src) + (f"@{revision}" if revision else ""))
@@ -107,9 +109,11 @@ def _download_hub_checkpoint(repo_id: str, revision: str | None) -> Path:
         RevisionNotFoundError,
     )
 
+    local_files_only = read_from_cache_only(repo_id, revision, f"SRC {repo_id}")
+
     def fetch(filename: str) -> Path | None:
         try:
-            return Path(hf_hub_download(repo_id, filename, revision=revision))
+            return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=local_files_only))
         except (EntryNotFoundError, LocalEntryNotFoundError):
             return None
 
@@ -124,12 +128,12 @@ def _download_hub_checkpoint(repo_id: str, revision: str | None) -> Path:
         folder = config_file.parent
         for name in _OPTIONAL_FILES:
             fetch(name)
-        for name in _WEIGHT_FILES:
+        for name in WEIGHT_FILES:
             weights = fetch(name)
             if weights is None:
                 continue
             if name.endswith(".index.json"):
-                for shard in sorted(set(_read_json(weights)["weight_map"].values())):
+                for shard in shard_names(weights):
                     if fetch(shard) is None:
                         raise ConversionError(f"SRC {repo_id}: shard {shard} named in {name} is missing.")
             break
@@ -168,8 +172,14 @@ def _load_legacy(folder: Path, source: str) -> LoadedCheckpoint:
         config = TvltConfig.from_pretrained(folder)
     except (ValueError, TypeError) as error:
         raise ConversionError(f"SRC {source}: config.json is not a valid TVLT config: {error}") from error
-    state_dict = _read_transformers_weights(folder, source)
-    architecture = _legacy_architecture(config_dict, state_dict, source)
+    weight_files = find_weight_files(folder)
+    keys = [key for path in weight_files for key in tensor_specs(path)]
+    architecture = _legacy_architecture(config_dict, keys, source)
+    # shapes and dtypes against the config before the weights are read
+    check_checkpoint(ARCHITECTURES[architecture], config, weight_files, f"SRC {source}")
+    state_dict = {}
+    for path in weight_files:
+        state_dict.update(read_weight_file(path))
     # 4.40.2 ignored tensors its class had no place for; so does the conversion, saying which
     model = instantiate(architecture, config, state_dict, source, drop_unexpected=True)
     processor = build_processor(config, original=False, source_folder=folder)
@@ -183,35 +193,18 @@ def _load_legacy(folder: Path, source: str) -> LoadedCheckpoint:
     )
 
 
-def _read_transformers_weights(folder: Path, source: str) -> dict[str, torch.Tensor]:
-    for name in _WEIGHT_FILES:
-        path = folder / name
-        if not path.is_file():
-            continue
-        if name.endswith(".index.json"):
-            shards = sorted(set(_read_json(path).get("weight_map", {}).values()))
-            if not shards:
-                raise ConversionError(f"SRC {source}: {name} names no shards.")
-            state_dict = {}
-            for shard in shards:
-                state_dict.update(read_weight_file(folder / shard))
-            return state_dict
-        return read_weight_file(path)
-    raise ConversionError(f"SRC {source} has a config.json but no weights: expected one of {', '.join(_WEIGHT_FILES)}.")
-
-
-def _legacy_architecture(config_dict: dict, state_dict: dict, source: str) -> str:
+def _legacy_architecture(config_dict: dict, keys: list[str], source: str) -> str:
     named = [name for name in config_dict.get("architectures") or [] if name in ARCHITECTURES]
     if named:
         return named[0]
     # no (known) architecture recorded: the heads in the weights decide
-    if any(key.startswith("classifier.") for key in state_dict):
+    if any(key.startswith("classifier.") for key in keys):
         return "TvltForAudioVisualClassification"
-    if any(key.startswith(("matching_head.", "decoder.", "pixel_mae_head.")) for key in state_dict):
+    if any(key.startswith(("matching_head.", "decoder.", "pixel_mae_head.")) for key in keys):
         return "TvltForPreTraining"
-    if any(key.startswith(("pixel_embeddings.", "tvlt.")) for key in state_dict):
+    if any(key.startswith(("pixel_embeddings.", "tvlt.")) for key in keys):
         return "TvltModel"
-    raise ConversionError(f"SRC {source}: the weights hold no TVLT parameters (e.g. {_first_keys(state_dict)}).")
+    raise ConversionError(f"SRC {source}: the weights hold no TVLT parameters (e.g. {_first_keys(keys)}).")
 
 
 def _card_license(readme: Path) -> str | None:
@@ -276,19 +269,7 @@ def read_weight_file(path: Path) -> dict:
 def _read_checkpoint_file(path: Path):
     if path.suffix == ".safetensors":
         return read_weight_file(path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConversionError(
-            f"{path} cannot be read with torch.load(weights_only=True): it pickles more than tensors and plain "
-            f"containers ({reason}). Only state dicts are converted; never unpickle untrusted files. If you trust it, "
-            "save its state dict alone: torch.save(torch.load(path, weights_only=False)['state_dict'], 'x.ckpt')."
-        ) from error
-    except Exception as error:  # noqa: BLE001 - the unpickler fails on foreign bytes with any error type
-        raise ConversionError(
-            f"{path} is not a PyTorch checkpoint torch.load can read ({type(error).__name__}: {error})"
-        ) from error
+    return load_weights_only(path)
 
 
 def instantiate(
@@ -300,12 +281,8 @@ def instantiate(
     """
     model_class = ARCHITECTURES[architecture]
     config.architectures = [architecture]
-    try:
-        # on the meta device nothing is initialised: every parameter comes from the checkpoint
-        with torch.device("meta"):
-            model = model_class(config)
-    except ValueError as error:
-        raise ConversionError(f"SRC {source}: cannot build {architecture}: {error}") from error
+    # on the meta device nothing is initialised: every parameter comes from the checkpoint
+    model = build_on_meta(model_class, config, f"SRC {source}")
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)
     if unexpected and drop_unexpected and not missing:
@@ -321,6 +298,7 @@ def instantiate(
         if unexpected:
             details.append(f"unexpected {_first_keys(unexpected)}")
         raise ConversionError(f"SRC {source}: the weights do not fit {architecture}: {'; '.join(details)}.")
+    check_fit(model, specs_of(state_dict), config, f"SRC {source}", "the checkpoint")
     try:
         model.load_state_dict(state_dict, strict=True, assign=True)
     except RuntimeError as error:

@@ -468,7 +468,7 @@ def test_legacy_config_without_architectures_is_read_from_the_weights(tmp_path):
         (lambda d: legacy_folder(d, edit_config=lambda c: c.update(model_type="vit")), "model_type 'vit', not 'tvlt'"),
         (lambda d: (d / "empty").mkdir() or d / "empty", "folder without config.json"),
         (lambda d: _without(legacy_folder(d), "model.safetensors"), "no weights"),
-        (lambda d: legacy_folder(d, edit_config=lambda c: c.update(hidden_size=48)), "do not fit"),
+        (lambda d: legacy_folder(d, edit_config=lambda c: c.update(hidden_size=48)), r"\(`hidden_size`=48\) implies"),
         (lambda d: legacy_folder(d, edit_config=lambda c: c.update(num_attention_heads=5)), "not a valid TVLT config"),
     ],
     ids=["other-model", "no-config", "no-weights", "wrong-sizes", "bad-config"],
@@ -515,18 +515,16 @@ def test_non_empty_dst_is_refused_before_reading_src(tmp_path):
     dst = tmp_path / "repo"
     dst.mkdir()
     (dst / "keep.txt").write_text("mine")
-    with pytest.raises(ConversionError, match="not empty; pass --force"):
+    with pytest.raises(ConversionError, match=r"holds files tvlt convert does not write \(keep.txt\)"):
         convert_checkpoint(tmp_path / "no-such-src", dst)
     assert files_of(dst) == {"keep.txt"}
 
 
-def test_force_replaces_dst_and_empty_dst_is_used(tmp_path):
+def test_force_replaces_a_previous_output_and_empty_dst_is_used(tmp_path):
     dst = tmp_path / "repo"
     dst.mkdir()
     convert_checkpoint(LEGACY / "TvltModel", dst)
-    (dst / "stale.txt").write_text("old")
     convert_checkpoint(LEGACY / "TvltForPreTraining", dst, force=True)
-    assert "stale.txt" not in files_of(dst)
     assert json.loads((dst / "config.json").read_text())["architectures"] == ["TvltForPreTraining"]
     assert [p.name for p in tmp_path.iterdir()] == ["repo"]
 
@@ -676,8 +674,15 @@ def test_cli_refuses_a_non_empty_dst_without_force(tmp_path, capsys):
     dst = tmp_path / "repo"
     dst.mkdir()
     (dst / "x").write_text("x")
+    # the user's own file: not even --force replaces it
+    for force in ([], ["--force"]):
+        assert main(["convert", str(LEGACY / "TvltModel"), str(dst), *force]) == 2
+        assert "does not write (x)" in capsys.readouterr().err
+    assert files_of(dst) == {"x"}
+    (dst / "x").unlink()
+    convert_checkpoint(LEGACY / "TvltModel", dst)
     assert main(["convert", str(LEGACY / "TvltModel"), str(dst)]) == 2
-    assert "--force" in capsys.readouterr().err
+    assert "a previous tvlt convert output); pass --force" in capsys.readouterr().err
     assert main(["convert", str(LEGACY / "TvltModel"), str(dst), "--force"]) == 0
 
 

@@ -31,3 +31,14 @@ def make_inputs(config, seed: int) -> dict:
         "pixel_mask_mixed": torch.flip(pixel_mask, dims=[0]).contiguous(),
         "labels": torch.tensor([[0.0], [1.0]]),
     }
+
+
+def make_clip_arrays(num_frames: int, seed: int) -> tuple:
+    """A video of `num_frames` uint8 RGB frames (36x44, not the model's size) and 0.5 s of audio at 44.1 kHz, for the
+    sized-processor fixtures (numpy's seeded generator: the same on both sides)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    video = rng.integers(0, 256, size=(num_frames, 36, 44, 3), dtype=np.uint8)
+    audio = (rng.standard_normal(22050) * 0.1).astype(np.float32)
+    return video, audio
