@@ -12,6 +12,7 @@ Public API (used by `TvltImageProcessor`, `TvltFeatureExtractor` and the `tvlt` 
 - `read_video(path, num_frames, ...) -> DecodedVideo`: sampled frames `(T, H, W, 3)` uint8 and, optionally, the audio
   track.
 - `load_audio(path, ...) -> (waveform, sampling_rate)`: mono float32 waveform of an audio file or of a video's track.
+- `media_duration(path, stream_type)`: seconds of data in a file's video or audio stream, without decoding it.
 - `sample_frame_indices(total_num_frames, num_frames, allow_repeats)`: the frame sampling rule of both.
 - `resample_audio(waveform, orig_sampling_rate, target_sampling_rate)`: the resampler of the feature extractor.
 - `MediaDecodingError`: raised (a `ValueError`) for files that exist but cannot be decoded.
@@ -300,6 +301,61 @@ def load_audio(
     return waveform, int(file_sampling_rate)
 
 
+def media_duration(path: PathLike, stream_type: str = "video") -> float | None:
+    """Seconds of data in the first video (or audio) stream of a file, without decoding it.
+
+    The length the container declares is checked by demuxing from a keyframe shortly before its end; when that finds
+    nothing (a file truncated after its header, like an interrupted download), the stream's packets are read from
+    the start to find where its data really ends. Audio files that soundfile reads give their exact length.
+
+    Args:
+        path (`str` or `os.PathLike`): a video or audio file.
+        stream_type (`str`, *optional*, defaults to `"video"`): `"video"` or `"audio"`.
+
+    Returns:
+        `float` seconds from the start of the stream, or `None` when the file has no such stream.
+
+    Raises:
+        `FileNotFoundError`: `path` does not exist. `MediaDecodingError`: the file cannot be opened or the stream has
+        no data. `ImportError`: the file needs PyAV, which is not installed.
+    """
+    if stream_type not in ("video", "audio"):
+        raise ValueError(f"`stream_type` must be 'video' or 'audio', got {stream_type!r}.")
+    path = _existing_file(path)
+    if stream_type == "audio":
+        soundfile = _import_optional("soundfile", "Reading audio files")
+        try:
+            info = soundfile.info(path)
+        except RuntimeError:
+            pass  # not a format libsndfile reads: a container, PyAV's job
+        else:
+            return info.frames / info.samplerate
+    av = _import_av()
+    with _open_container(av, path) as container:
+        streams = container.streams.video if stream_type == "video" else container.streams.audio
+        if not streams:
+            return None
+        stream = streams[0]
+        time_base = Fraction(stream.time_base)
+        start_pts = stream.start_time or 0
+        declared_pts = None
+        if stream.duration:
+            declared_pts = start_pts + stream.duration
+        elif container.duration:
+            declared_pts = round(Fraction(container.duration, av.time_base) / time_base)
+        end_pts = None
+        if declared_pts is not None:
+            near_end = max(start_pts, declared_pts - round(_SEEK_AHEAD_SECONDS / time_base))
+            container.seek(near_end, stream=stream, backward=True, any_frame=False)
+            end_pts = _last_packet_end(av, container, stream)
+        if end_pts is None:  # no data where the header says it ends: read the packets from the start
+            container.seek(start_pts, stream=stream, backward=True, any_frame=False)
+            end_pts = _last_packet_end(av, container, stream)
+        if end_pts is None:
+            raise MediaDecodingError(f"{path}: the {stream_type} stream has no data.")
+        return float((end_pts - start_pts) * time_base)
+
+
 # -- helpers ------------------------------------------------------------------------------------------------------
 
 
@@ -396,6 +452,21 @@ def _count_packets(av, container, stream, timing: _StreamTiming | None = None) -
     except av.error.FFmpegError:
         pass  # a damaged tail ends the data just like the end of the file does
     return count if timing is None else last_index + 1
+
+
+def _last_packet_end(av, container, stream) -> int | None:
+    """The largest `pts + duration` of the stream's packets from the current position on (demuxed, not decoded), or
+    `None` when there are none; a damaged tail ends the data like the end of the file does."""
+    end = None
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.pts is None:
+                continue
+            packet_end = packet.pts + (packet.duration or 0)
+            end = packet_end if end is None else max(end, packet_end)
+    except av.error.FFmpegError:
+        pass
+    return end
 
 
 def _decode_frames_at(av, container, stream, timing: _StreamTiming, targets: np.ndarray):
@@ -531,6 +602,7 @@ __all__ = [
     "MediaDecodingError",
     "is_path",
     "load_audio",
+    "media_duration",
     "read_video",
     "resample_audio",
     "sample_frame_indices",

@@ -314,11 +314,13 @@ def write_video(
 
 
 class DecodeCounter:
-    """Wraps `av.open` so that a test can count the frames a reader decodes (`frames` by path)."""
+    """Wraps `av.open` so that a test can count the frames a reader decodes (`frames` by path), and see where they lie
+    (`decoded`: `(path, "video" or "audio", seconds)` of every decoded frame, also audio decoded packet by packet)."""
 
     def __init__(self, av_module):
         self._open = av_module.open
         self.frames: dict[str, int] = {}
+        self.decoded: list[tuple[str, str, float]] = []
 
     def __call__(self, path, *args, **kwargs):
         return _CountingContainer(self._open(path, *args, **kwargs), self, str(path))
@@ -339,6 +341,29 @@ class _CountingContainer:
 
     def decode(self, *args, **kwargs):
         for frame in self._container.decode(*args, **kwargs):
-            if frame.__class__.__name__ == "VideoFrame":
-                self._counter.frames[self._path] = self._counter.frames.get(self._path, 0) + 1
+            self.count(frame)
             yield frame
+
+    def demux(self, *args, **kwargs):
+        for packet in self._container.demux(*args, **kwargs):
+            yield _CountingPacket(packet, self)
+
+    def count(self, frame) -> None:
+        video = frame.__class__.__name__ == "VideoFrame"
+        if video:
+            self._counter.frames[self._path] = self._counter.frames.get(self._path, 0) + 1
+        self._counter.decoded.append((self._path, "video" if video else "audio", frame.time))
+
+
+class _CountingPacket:
+    def __init__(self, packet, container: _CountingContainer):
+        self._packet, self._container = packet, container
+
+    def __getattr__(self, name):
+        return getattr(self._packet, name)
+
+    def decode(self):
+        frames = self._packet.decode()
+        for frame in frames:
+            self._container.count(frame)
+        return frames
