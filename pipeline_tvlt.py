@@ -11,11 +11,13 @@ registered with `PIPELINE_REGISTRY` (for checkpoints whose config.json has no `c
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Mapping
 
 import torch
 from torch.utils.data import DataLoader
 from transformers import Pipeline
-from transformers.pipelines.base import ChunkPipeline, no_collate_fn
+from transformers.pipelines.base import no_collate_fn
 from transformers.pipelines.pt_utils import (
     PipelineChunkIterator,
     PipelineDataset,
@@ -46,7 +48,7 @@ _MATCHING_HINT = (
 )
 
 
-class TvltAudioVisualClassificationPipeline(ChunkPipeline):
+class TvltAudioVisualClassificationPipeline(Pipeline):
     """
     Audio-visual classification with a fine-tuned TVLT model (`TvltForAudioVisualClassification`), e.g. sentiment or
     emotion of a spoken video clip.
@@ -139,7 +141,7 @@ class TvltAudioVisualClassificationPipeline(ChunkPipeline):
         start=None,
         end=None,
         chunk_length_s=_UNSET,
-        stride_length_s=None,
+        stride_length_s=_UNSET,
         **unknown,
     ):
         if unknown:
@@ -151,10 +153,15 @@ class TvltAudioVisualClassificationPipeline(ChunkPipeline):
         if start is not None or end is not None:
             check_window(start, end, "start/end")
             preprocess_params.update(start=start, end=end)
-        if chunk_length_s is not _UNSET or stride_length_s is not None:
-            chunk_length_s = None if chunk_length_s is _UNSET else chunk_length_s
+        if chunk_length_s is not _UNSET or stride_length_s is not _UNSET:
+            # what a call leaves out comes from pipeline(...) (at that point there is nothing yet); a stride only goes
+            # with a chunk length, so a call's chunk_length_s=None also switches off the pipeline's stride
+            defaults = getattr(self, "_preprocess_params", {})
+            if chunk_length_s is _UNSET:
+                chunk_length_s = defaults.get("chunk_length_s")
+            if stride_length_s is _UNSET:
+                stride_length_s = defaults.get("stride_length_s") if chunk_length_s else None
             chunk_length_s, _ = check_chunking(chunk_length_s, stride_length_s)
-            # None also switches off a chunk_length_s given to pipeline(...)
             preprocess_params.update(chunk_length_s=chunk_length_s, stride_length_s=stride_length_s)
         if top_k is not _UNSET:
             if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
@@ -176,6 +183,11 @@ class TvltAudioVisualClassificationPipeline(ChunkPipeline):
             A list of `{"label", "score"}` dicts for one clip; a list of such lists for a list of clips. With
             `chunk_length_s`, a `{"windows": [...], "aggregate": [...]}` dict per clip instead.
         """
+        chunk_length_s = kwargs.get("chunk_length_s", self._preprocess_params.get("chunk_length_s"))
+        if chunk_length_s and isinstance(inputs, (str, os.PathLike, Mapping)):
+            # one clip's windows go through the batching iterator, as a list of one clip (ChunkPipeline does the
+            # same; without chunking a clip keeps the plain single-input path)
+            return super().__call__([inputs], **kwargs)[0]
         return super().__call__(inputs, **kwargs)
 
     def save_pretrained(self, save_directory, **kwargs):
@@ -263,11 +275,6 @@ class TvltAudioVisualClassificationPipeline(ChunkPipeline):
         results.sort(key=lambda result: result["score"], reverse=True)
         return results if top_k is None else results[:top_k]
 
-    def run_single(self, inputs, preprocess_params, forward_params, postprocess_params):
-        if preprocess_params.get("chunk_length_s") is None:
-            return Pipeline.run_single(self, inputs, preprocess_params, forward_params, postprocess_params)
-        return super().run_single(inputs, preprocess_params, forward_params, postprocess_params)
-
     def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
         """
         Like `Pipeline.get_iterator` (one window per clip) or `ChunkPipeline.get_iterator` (with `chunk_length_s`),
@@ -276,8 +283,8 @@ class TvltAudioVisualClassificationPipeline(ChunkPipeline):
         """
         if preprocess_params.get("chunk_length_s") is None:
             if batch_size == 1:
-                return Pipeline.get_iterator(
-                    self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params
+                return super().get_iterator(
+                    inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params
                 )
             dataset = PipelineDataset(inputs, self.preprocess, preprocess_params)
             dataloader = DataLoader(

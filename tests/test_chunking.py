@@ -81,9 +81,20 @@ def test_without_chunk_length_the_output_is_unchanged(checkpoints, classifier, m
     plain = classifier(clip, top_k=None)
     assert isinstance(plain, list) and plain == classifier(clip, top_k=None, chunk_length_s=None)
     assert classifier(clip, top_k=None, chunk_length_s=0) == plain
-    chunking = load(checkpoints["classification"], chunk_length_s="auto")
+    chunking = load(checkpoints["classification"], chunk_length_s=0.7, stride_length_s=0.1)
     assert set(chunking(clip)) == {"windows", "aggregate"}
     assert chunking(clip, top_k=None, chunk_length_s=None) == plain  # a call switches off the pipeline's default
+
+
+def test_a_call_completes_the_chunking_given_to_pipeline(checkpoints, media):
+    chunking = load(checkpoints["classification"], chunk_length_s=0.7, stride_length_s=0.1)
+    assert spans(chunking(str(media["clip"])))[:2] == [(0.0, 0.7), (0.5, 1.2)]
+    assert spans(chunking(str(media["clip"]), stride_length_s=0.0))[:2] == [(0.0, 0.7), (0.7, 1.4)]
+    assert spans(chunking(str(media["clip"]), chunk_length_s=0.5))[:2] == [(0.0, 0.5), (0.3, 0.8)]
+    with pytest.raises(ValueError, match=r"`stride_length_s` \(0.35 s left \+ 0.35 s right\) must be shorter"):
+        chunking(str(media["clip"]), stride_length_s=0.35)
+    with pytest.raises(ValueError, match="`stride_length_s` needs `chunk_length_s`"):
+        load(checkpoints["classification"])(str(media["clip"]), stride_length_s=0.1)
 
 
 @pytest.mark.parametrize(
