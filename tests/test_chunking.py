@@ -86,6 +86,13 @@ def test_without_chunk_length_the_output_is_unchanged(checkpoints, classifier, m
     assert chunking(clip, top_k=None, chunk_length_s=None) == plain  # a call switches off the pipeline's default
 
 
+def test_one_clip_without_chunking_is_not_sent_through_data_loader_workers(classifier, media):
+    # the plain single-input path: no worker process for one clip, and its errors as raised
+    with pytest.raises(FileNotFoundError) as error:
+        classifier(str(media["clip"].parent / "missing.mp4"), num_workers=2)
+    assert str(error.value).endswith("missing.mp4: no such video file.")
+
+
 def test_a_call_completes_the_chunking_given_to_pipeline(checkpoints, media):
     chunking = load(checkpoints["classification"], chunk_length_s=0.7, stride_length_s=0.1)
     assert spans(chunking(str(media["clip"])))[:2] == [(0.0, 0.7), (0.5, 1.2)]
