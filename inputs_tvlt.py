@@ -252,6 +252,9 @@ class TvltClipPreparer:
         # last. Aim half a hop inside the frame count, so that resampling (a few samples more or less) keeps it.
         max_audio_samples = (max_audio_frames - (1 if self.original_mode else 0)) * hop_length + hop_length // 2
         self.max_audio_seconds = max_audio_samples / int(feature_extractor.sampling_rate)
+        # and the least the feature extractor accepts: one audio patch of frames (its check of a clip's length)
+        min_audio_samples = (int(feature_extractor.patch_size[0]) - (1 if self.original_mode else 0)) * hop_length
+        self.min_audio_seconds = min_audio_samples / int(feature_extractor.sampling_rate)
 
     @property
     def audio_padding_value(self) -> float:
@@ -304,6 +307,11 @@ class TvltClipPreparer:
                     f"takes; use at most that, or {CHUNK_LENGTH_AUTO!r}."
                 )
             chunk_us = min(chunk_us, model_us)
+            if chunk < self.min_audio_seconds:
+                raise ValueError(
+                    f"`chunk_length_s` ({chunk}) is shorter than the {self.min_audio_seconds:.3f} s of audio that make "
+                    "one audio patch, the least TVLT takes."
+                )
         _check_step(chunk_us / _MICROSECONDS, stride)
         step_us = chunk_us - round(stride[0] * _MICROSECONDS) - round(stride[1] * _MICROSECONDS)
         begin = 0.0 if clip.start is None else float(clip.start)

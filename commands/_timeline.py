@@ -9,6 +9,7 @@ pre-training checkpoints.
 import argparse
 import math
 import os
+import tempfile
 
 from . import CommandError
 from ._argtypes import chunk_length, seconds
@@ -177,8 +178,12 @@ def _check_out(args: argparse.Namespace) -> None:
     for flag, path in (("VIDEO", args.video), ("--audio", args.audio)):
         if path is not None and os.path.exists(out) and os.path.exists(path) and os.path.samefile(out, path):
             raise CommandError(f"--out {out} is the {flag} file: it would be overwritten; give another path.")
-    if not os.access(folder, os.W_OK):
-        raise CommandError(f"--out {out}: the folder {folder} is not writable.")
+    try:  # the picture is written there at the end, through a temporary file: find out now if that cannot be
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(out)}.", suffix=".tmp")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise CommandError(f"--out {out}: cannot write in {folder} ({error.strerror or error}).") from None
 
 
 def _check_stride(stride: float, chunk: float, chunk_text: str) -> None:
@@ -199,6 +204,11 @@ def _check_against_model(args: argparse.Namespace, preparer) -> None:
         raise CommandError(
             f"--chunk-length {args.chunk_length:g} is longer than the {span:.2f} s of audio this model takes; use at "
             "most that, or auto."
+        )
+    elif args.chunk_length < preparer.min_audio_seconds:
+        raise CommandError(
+            f"--chunk-length {args.chunk_length:g} is shorter than the {preparer.min_audio_seconds:.3f} s of audio "
+            "that make one audio patch, the least TVLT takes."
         )
 
 
@@ -229,7 +239,10 @@ def _draw(args: argparse.Namespace, timeline, config, fields: dict) -> None:
     )
     note = getattr(config, "tvlt_demo_note", None)  # set by examples/make_demo_checkpoint.py
     timeline.notes = (f"NOTE: {note}",) if note else ()
-    save(render(timeline), args.out)
+    try:
+        save(render(timeline), args.out)
+    except OSError as error:  # e.g. the disk filled up while the windows were read
+        raise CommandError(f"--out {args.out}: cannot write the picture ({error.strerror or error}).") from None
     fields["timeline"] = args.out
 
 

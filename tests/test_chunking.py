@@ -223,6 +223,7 @@ def test_batched_windows_and_lists_of_clips_match_one_by_one(classifier, media):
         (dict(chunk_length_s=0.5, stride_length_s=0.25), r"`stride_length_s` \(0.25 s left \+ 0.25 s right\) must be"),
         (dict(chunk_length_s="auto", stride_length_s=0.4), "must be shorter than `chunk_length_s` \\(0.75 s\\)"),
         (dict(chunk_length_s=1.0), r"`chunk_length_s` \(1.0\) is longer than the 0.75 s of audio this model takes"),
+        (dict(chunk_length_s=0.05), r"`chunk_length_s` \(0.05\) is shorter than the 0.093 s of audio that make one"),
     ],
 )
 def test_bad_chunking_arguments_raise_a_clear_error(classifier, media, kwargs, message):

@@ -186,11 +186,31 @@ def test_bad_timeline_arguments_are_one_line_before_the_model_loads(
     assert [name for name in os.listdir(tmp_path)] == []
 
 
-def test_a_stride_too_long_for_the_models_window_is_refused(repos, media, capsys):
-    assert predict(media["clip"], "--model", repos["classification"], "--chunk-length", "auto", "--stride", 0.4) == 2
-    assert "--stride 0.4 must be less than half of --chunk-length auto (0.75 s for this model)" in one_error_line(
-        capsys
-    )
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            ["--chunk-length", "auto", "--stride", "0.4"],
+            "--stride 0.4 must be less than half of --chunk-length auto (0.75",
+        ),
+        (["--chunk-length", "0.05"], "--chunk-length 0.05 is shorter than the 0.093 s of audio that make one audio"),
+    ],
+)
+def test_windows_the_model_cannot_take_are_refused(repos, media, capsys, arguments, message):
+    assert predict(media["clip"], "--model", repos["classification"], *arguments) == 2
+    assert message in one_error_line(capsys)
+
+
+def test_a_picture_that_cannot_be_written_is_one_line_naming_out(repos, media, tmp_path, capsys, monkeypatch):
+    from tvlt.commands import _timeline_picture
+
+    def disk_full(image, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_timeline_picture, "save", disk_full)
+    out = tmp_path / "timeline.png"
+    assert predict(media["clip"], "--model", repos["classification"], "--out", out) == 2
+    assert one_error_line(capsys).endswith(f"--out {out}: cannot write the picture (No space left on device).")
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "inf", "nan", "1e400", "long"])
