@@ -9,6 +9,7 @@ leaves nothing behind and readers never see half a picture.
 
 import contextlib
 import io
+import itertools
 import math
 import os
 import stat
@@ -212,7 +213,7 @@ def _draw_best_label_strip(draw, timeline: Timeline, colours, x_of, centres, top
     the next one's (overlapping windows then share time instead of covering each other)."""
     s = _SCALE
     begin, end = timeline.windows[0][0], timeline.windows[-1][1]
-    bounds = [begin] + [(a + b) / 2 for a, b in zip(centres, centres[1:])] + [end]
+    bounds = [begin] + [(a + b) / 2 for a, b in itertools.pairwise(centres)] + [end]
     runs = []  # merge neighbours with the same best label
     for index, label in enumerate(timeline.best):
         if runs and runs[-1][0] == label:
