@@ -16,11 +16,14 @@ A clip is a video and an audio:
 TVLT takes a bounded stretch of audio (`spectrogram_length` spectrogram frames of the model and the feature
 extractor: about 24 s for TVLT-base, 12 s in the original preprocessing). [`TvltClipPreparer`] therefore reads one
 window per clip, `[start, start + that span)` unless `end` says otherwise, and samples the video frames from the same
-window, so that frames and sound describe the same moment; only that window is decoded from the files.
+window, so that frames and sound describe the same moment; only that window is decoded from the files. A longer
+clip is read as a series of such windows with [`TvltClipPreparer.chunk_windows`] (the pipeline's `chunk_length_s`).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +42,7 @@ from .media_tvlt import (
     has_audio_track,
     is_path,
     load_audio,
+    media_duration,
     read_video,
 )
 from .media_tvlt import check_window as _check_window
@@ -47,6 +51,8 @@ from .media_tvlt import check_window as _check_window
 logger = logging.get_logger(__name__)
 
 CLIP_KEYS = ("video", "audio", "sampling_rate", "start", "end")
+# `chunk_length_s="auto"`: windows as long as the audio the model takes
+CHUNK_LENGTH_AUTO = "auto"
 
 # The processors' constants, restated so that this file needs nothing private from them: the original pipeline keeps
 # at most 1024 spectrogram frames and pads (and masks) with -1.
@@ -156,6 +162,50 @@ def check_window(start, end, argument: str = "window") -> None:
     _check_window(start, end, argument)
 
 
+def check_chunking(chunk_length_s, stride_length_s=None) -> tuple[float | str | None, tuple[float, float]]:
+    """
+    Validate the chunking arguments of the pipeline (the names and meaning of transformers' speech-recognition
+    pipeline): `chunk_length_s`, seconds per window, `"auto"` (what the model takes), or `None`/`0` (no chunking);
+    `stride_length_s`, seconds each window shares with each neighbour, one number or a `(left, right)` pair
+    (default 0). Windows start every `chunk_length_s - left - right` seconds.
+
+    Returns:
+        `(chunk_length_s or None, (left, right))`. Raises `ValueError` naming the argument.
+    """
+    if chunk_length_s is None or (_is_number(chunk_length_s) and chunk_length_s == 0):
+        if stride_length_s is not None:
+            raise ValueError(
+                "`stride_length_s` needs `chunk_length_s` (seconds per window, or 'auto'); without it the clip is "
+                "read as one window."
+            )
+        return None, (0.0, 0.0)
+    if chunk_length_s != CHUNK_LENGTH_AUTO and not (
+        _is_number(chunk_length_s) and math.isfinite(chunk_length_s) and chunk_length_s > 0
+    ):
+        raise ValueError(
+            f"`chunk_length_s` must be a positive finite number of seconds, {CHUNK_LENGTH_AUTO!r} (as long as the "
+            f"audio the model takes) or None (no chunking), got {chunk_length_s!r}."
+        )
+    if stride_length_s is None:
+        stride = (0.0, 0.0)
+    elif _is_number(stride_length_s):
+        stride = (stride_length_s, stride_length_s)
+    elif isinstance(stride_length_s, (tuple, list)) and len(stride_length_s) == 2:
+        stride = tuple(stride_length_s)
+    else:
+        stride = None
+    if stride is None or not all(_is_number(side) and math.isfinite(side) and side >= 0 for side in stride):
+        raise ValueError(
+            "`stride_length_s` must be a non-negative finite number of seconds or a (left, right) pair of them, got "
+            f"{stride_length_s!r}."
+        )
+    stride = (float(stride[0]), float(stride[1]))
+    if chunk_length_s != CHUNK_LENGTH_AUTO:
+        _check_step(float(chunk_length_s), stride)
+        chunk_length_s = float(chunk_length_s)
+    return chunk_length_s, stride
+
+
 def check_sampling_rate(sampling_rate, what: str = "sampling_rate") -> None:
     if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, np.integer)) or sampling_rate <= 0:
         raise ValueError(
@@ -248,6 +298,51 @@ class TvltClipPreparer:
                 "for all such windows).",
             )
         return start, float(end)
+
+    def chunk_windows(self, clip: AudioVisualClip, chunk_length_s, stride_length_s=None) -> list[tuple[float, float]]:
+        """
+        The `[start, end)` windows (seconds) that cover a clip (its `start`/`end`, by default the whole files).
+
+        Windows are `chunk_length_s` long (`"auto"`: the audio span the model takes; never more than that) and start
+        every `chunk_length_s - left - right` seconds, `stride_length_s` being `(left, right)` or one number for both
+        (see [`check_chunking`]). The tail is covered, not dropped: the last window is moved back to end where the
+        clip ends, so that every window has the same length (a clip shorter than one window is one window). The clip
+        ends where the shorter of its video and audio ends; their length is read from the containers, not decoded
+        (see `media_tvlt.media_duration`).
+
+        Raises `ValueError` naming the argument (`chunk_length_s`, `stride_length_s`, the clip's window), or for a
+        video given as frames (they have no timestamps).
+        """
+        chunk, stride = check_chunking(chunk_length_s, stride_length_s)
+        if chunk is None:
+            raise ValueError("`chunk_length_s` is needed to cut a clip into windows.")
+        # whole microseconds: window bounds that print as given, and "auto" never longer than the model's span
+        model_us = math.floor(self.max_audio_seconds * _MICROSECONDS)
+        if chunk == CHUNK_LENGTH_AUTO:
+            chunk_us = model_us
+        else:
+            chunk_us = round(chunk * _MICROSECONDS)
+            if chunk_us > model_us + 1:
+                raise ValueError(
+                    f"`chunk_length_s` ({chunk}) is longer than the {format_seconds(self.max_audio_seconds)} s of audio this model "
+                    f"takes; use at most that, or {CHUNK_LENGTH_AUTO!r}."
+                )
+            chunk_us = min(chunk_us, model_us)
+            if chunk < self.audio_patch_seconds:
+                raise ValueError(
+                    f"`chunk_length_s` ({chunk}) is shorter than the {self.audio_patch_seconds:.3f} s of audio that make "
+                    "one audio patch, the least a window holds."
+                )
+        _check_step(chunk_us / _MICROSECONDS, stride)
+        step_us = chunk_us - round(stride[0] * _MICROSECONDS) - round(stride[1] * _MICROSECONDS)
+        begin = 0.0 if clip.start is None else float(clip.start)
+        duration = _clip_duration(clip)
+        end = duration if clip.end is None else min(float(clip.end), duration)
+        if end <= begin:
+            raise ValueError(
+                f"`start` ({begin}) is at or after the end of the clip ({format_seconds(duration)} s): no window to read."
+            )
+        return _plan_windows(round(begin * _MICROSECONDS), math.floor(end * _MICROSECONDS), chunk_us, max(step_us, 1))
 
     def __call__(self, clip: AudioVisualClip) -> dict[str, torch.Tensor]:
         """
@@ -444,6 +539,50 @@ class TvltDataCollator:
 # -- helpers ----------------------------------------------------------------------------------------------------------
 
 
+_MICROSECONDS = 1_000_000
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_step(chunk_length_s: float, stride: tuple[float, float]) -> None:
+    if stride[0] + stride[1] >= chunk_length_s:
+        raise ValueError(
+            f"`stride_length_s` ({format_seconds(stride[0])} s left + {format_seconds(stride[1])} s right) must be shorter than "
+            f"`chunk_length_s` ({format_seconds(chunk_length_s)} s): windows start every chunk - left - right seconds."
+        )
+
+
+def _clip_duration(clip: AudioVisualClip) -> float:
+    """Where the shorter of the clip's video and audio ends (seconds), from the containers' headers and packets."""
+    if not is_path(clip.video):
+        raise ValueError(
+            "`chunk_length_s` needs the video as a file: frames given as an array have no timestamps to cut windows "
+            "from (cut the frames yourself, or save them as a video)."
+        )
+    durations = [media_duration(clip.video, "video")]
+    if clip.audio is None:
+        # no track: the first window says so (MissingAudioError)
+        durations.append(media_duration(clip.video, "audio"))
+    elif is_path(clip.audio):
+        durations.append(media_duration(clip.audio, "audio"))
+    else:
+        waveform = np.asarray(clip.audio.detach().cpu() if isinstance(clip.audio, torch.Tensor) else clip.audio)
+        # the time axis of a 2-D waveform is its long one, as `_read_audio` cuts it
+        durations.append(max(waveform.shape) / clip.sampling_rate if waveform.size else 0.0)
+    return min(duration for duration in durations if duration is not None)
+
+
+def _plan_windows(begin_us: int, end_us: int, chunk_us: int, step_us: int) -> list[tuple[float, float]]:
+    """`[start, end)` windows in seconds over `[begin, end)` microseconds (see `TvltClipPreparer.chunk_windows`)."""
+    if end_us - begin_us <= chunk_us:
+        return [(begin_us / _MICROSECONDS, end_us / _MICROSECONDS)]
+    starts = list(range(begin_us, end_us - chunk_us, step_us))
+    starts.append(end_us - chunk_us)  # the last window ends at the end of the clip
+    return [(start / _MICROSECONDS, (start + chunk_us) / _MICROSECONDS) for start in starts]
+
+
 def _still_image_format(path: str) -> str | None:
     """PIL's format name when `path` is a still image (PIL reads only the header), else `None`."""
     import PIL.Image
@@ -551,12 +690,14 @@ def _same(a, b) -> bool:
 
 
 __all__ = [
+    "CHUNK_LENGTH_AUTO",
     "AudioVisualClip",
     "ClipAudioError",
     "MissingAudioError",
     "TvltClipPreparer",
     "TvltDataCollator",
     "check_audio_file",
+    "check_chunking",
     "check_sampling_rate",
     "check_video_file",
     "check_window",

@@ -13,6 +13,7 @@ Public API (used by `TvltImageProcessor`, `TvltFeatureExtractor` and the `tvlt` 
 - `read_video(path, num_frames, ...) -> DecodedVideo`: sampled frames `(T, H, W, 3)` uint8 and, optionally, the audio
   track.
 - `load_audio(path, ...) -> (waveform, sampling_rate)`: mono float32 waveform of an audio file or of a video's track.
+- `media_duration(path, stream_type)`: seconds of data in a file's video or audio stream, without decoding it.
 - `sample_frame_indices(total_num_frames, num_frames, allow_repeats)`: the frame sampling rule of both.
 - `has_audio_track(path)`: whether a file has sound (a video file given alone brings its own audio track).
 - `check_media_file(path, kind)`, `check_window(start, end)`: the checks of both, as one-line errors;
@@ -398,6 +399,66 @@ def load_audio(
     return waveform, int(file_sampling_rate)
 
 
+# media_duration checks the declared length by reading the packets from a keyframe this long before it ends (2 s is a
+# common keyframe interval; a longer one only means reading more packets)
+_DURATION_CHECK_SECONDS = 2.0
+
+
+def media_duration(path: PathLike, stream_type: str = "video") -> float | None:
+    """Seconds of data in the first video (or audio) stream of a file, without decoding it.
+
+    The length the container declares is checked by demuxing from a keyframe shortly before its end; when that finds
+    nothing (a file truncated after its header, like an interrupted download), the stream's packets are read from
+    the start to find where its data really ends. Audio files that soundfile reads give their exact length.
+
+    Args:
+        path (`str` or `os.PathLike`): a video or audio file.
+        stream_type (`str`, *optional*, defaults to `"video"`): `"video"` or `"audio"`.
+
+    Returns:
+        `float` seconds from the start of the stream, or `None` when the file has no such stream.
+
+    Raises:
+        `FileNotFoundError`: `path` does not exist. `MediaDecodingError`: the file cannot be opened or the stream has
+        no data. `ImportError`: the file needs PyAV, which is not installed.
+    """
+    if stream_type not in ("video", "audio"):
+        raise ValueError(f"`stream_type` must be 'video' or 'audio', got {stream_type!r}.")
+    path = check_media_file(path, stream_type)
+    if stream_type == "audio":
+        soundfile = _import_optional("soundfile", "Reading audio files")
+        try:
+            info = soundfile.info(path)
+        except RuntimeError:
+            pass  # not a format libsndfile reads: a container, PyAV's job
+        else:
+            return info.frames / info.samplerate
+    av = _import_av()
+    with _open_container(av, path) as container:
+        streams = container.streams.video if stream_type == "video" else container.streams.audio
+        if not streams:
+            return None
+        stream = streams[0]
+        time_base = Fraction(stream.time_base)
+        start_pts = stream.start_time or 0
+        declared_pts = None
+        if stream.duration:
+            declared_pts = start_pts + stream.duration
+        elif container.duration:
+            declared_pts = round(Fraction(container.duration, av.time_base) / time_base)
+        end_pts = None
+        if declared_pts is not None:
+            near_end = max(start_pts, declared_pts - round(_DURATION_CHECK_SECONDS / time_base))
+            container.seek(near_end, stream=stream, backward=True, any_frame=False)
+            end_pts = _last_packet_end(av, container, stream)
+        if end_pts is None:  # no data where the header says it ends: read the packets from the start
+            container.seek(start_pts, stream=stream, backward=True, any_frame=False)
+            end_pts = _last_packet_end(av, container, stream)
+        if end_pts is None:
+            raise MediaDecodingError(f"{path}: the {stream_type} stream has no data.")
+        return float((end_pts - start_pts) * time_base)
+
+
 # -- helpers ------------------------------------------------------------------------------------------------------
 
 
@@ -443,7 +504,9 @@ def _import_optional(name: str, purpose: str):
     try:
         module = __import__(name)
     except ImportError:
-        raise ImportError(f"{purpose} needs `{name}`: `pip install {name}` (a dependency of the tvlt package).") from None
+        raise ImportError(
+            f"{purpose} needs `{name}`: `pip install {name}` (a dependency of the tvlt package)."
+        ) from None
     return module
 
 
@@ -507,6 +570,21 @@ def _frames_from_duration(container, stream, fps: Fraction) -> int | None:
     else:
         return None
     return max(0, math.floor(seconds * fps))
+
+
+def _last_packet_end(av, container, stream) -> int | None:
+    """The largest `pts + duration` of the stream's packets from the current position on (demuxed, not decoded), or
+    `None` when there are none; a damaged tail ends the data like the end of the file does."""
+    end = None
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.pts is None:
+                continue
+            packet_end = packet.pts + (packet.duration or 0)
+            end = packet_end if end is None else max(end, packet_end)
+    except av.error.FFmpegError:
+        pass
+    return end
 
 
 class _SeekProbe:
@@ -745,6 +823,7 @@ __all__ = [
     "has_audio_track",
     "is_path",
     "load_audio",
+    "media_duration",
     "read_video",
     "resample_audio",
     "sample_frame_indices",

@@ -10,14 +10,24 @@ registered with `PIPELINE_REGISTRY` (for checkpoints whose config.json has no `c
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+import torch
 from torch.utils.data import DataLoader
 from transformers import Pipeline
-from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
+from transformers.pipelines.base import no_collate_fn
+from transformers.pipelines.pt_utils import (
+    PipelineChunkIterator,
+    PipelineDataset,
+    PipelineIterator,
+    PipelinePackIterator,
+)
 from transformers.utils import logging
 
-from .inputs_tvlt import AudioVisualClip, TvltClipPreparer, TvltDataCollator, check_window
+from .inputs_tvlt import AudioVisualClip, TvltClipPreparer, TvltDataCollator, check_chunking, check_window
 from .processing_tvlt import TvltProcessor
 
 
@@ -30,6 +40,8 @@ DEFAULT_TOP_K = 5
 # Checkpoints whose weights hold no classifier: the pipeline would answer with a randomly initialised head.
 _HEADLESS_ARCHITECTURES = {"TvltForPreTraining", "TvltModel"}
 _UNSET = object()
+# What the windows of a chunked clip carry past the model, to regroup and date their results.
+_WINDOW_KEYS = ("window_start", "window_end", "is_last")
 _MATCHING_HINT = (
     "For a pre-training checkpoint, score how well the audio matches the video with "
     "retrieval_tvlt.TvltAudioVisualMatcher (or `tvlt predict`), or fine-tune a classifier first "
@@ -51,6 +63,8 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
     >>> classifier({"video": "face.mp4", "audio": "speech.wav"})  # a video without sound and a separate audio
     >>> classifier({"video": frames, "audio": waveform, "sampling_rate": 16000})  # (T, H, W, 3) frames, 1-D waveform
     >>> classifier(["a.mp4", "b.mp4"], batch_size=2)  # one result list per clip
+    >>> classifier("interview.mp4", chunk_length_s="auto", stride_length_s=4, batch_size=8)  # a long video, windowed
+    {'windows': [{'start': 0.0, 'end': 23.99, 'predictions': [...]}, ...], 'aggregate': [{'label': 'happy', ...}]}
     ```
 
     Inputs: a video file path (with an audio track), a dict `{"video": path_or_frames, "audio": path_or_waveform,
@@ -66,6 +80,13 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
     - regression heads (`"regression"`): the raw predicted value of each output, in the head's order (`top_k` does not
       apply).
 
+    With `chunk_length_s`, a clip is read as a series of windows (see below) and its output is a dict instead:
+    `{"windows": [{"start": s, "end": s, "predictions": [...]}, ...], "aggregate": [...]}`. Each window's
+    `predictions` are what the pipeline gives for that window alone (`start`/`end` set to it). `aggregate` is the
+    clip-level result: the mean over the windows of each label's score (softmax or sigmoid probability for single- or
+    multi-label heads, the predicted value for regression heads, the logit with `function_to_apply="none"`), ranked
+    and cut to `top_k` like one window's predictions.
+
     Call parameters (also accepted by `pipeline(...)`):
         top_k (`int` or `None`, *optional*, defaults to 5):
             How many labels to return, best first; `None` returns all of them.
@@ -73,6 +94,17 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
             `"softmax"`, `"sigmoid"` or `"none"` (raw logits); defaults to what `config.problem_type` implies.
         start (`float`, *optional*), end (`float`, *optional*):
             Default time window (seconds) for clips that do not give their own.
+        chunk_length_s (`float` or `"auto"`, *optional*):
+            Read each clip as windows of this many seconds, `"auto"` for as long as the audio the model takes (~24 s
+            for TVLT-base; also the most allowed). `None` or 0 (default): one window per clip, the output above.
+            Windows cover the clip's `[start, end)` (by default the whole files, up to where the shorter of video and
+            audio ends); the frames of each window are sampled within it, and only each window is decoded, so memory
+            does not grow with the length of the video. The tail is covered: the last window is moved back to end
+            where the clip ends, so that every window has the same length. Needs the video as a file.
+        stride_length_s (`float` or `(left, right)`, *optional*, defaults to 0):
+            As in the speech-recognition pipeline, the seconds each window shares with its neighbour on the left and
+            on the right: windows start every `chunk_length_s - left - right` seconds. Unlike there, nothing is cut
+            off the windows (each window is classified whole), so the default is 0: windows side by side.
 
     Pre-training checkpoints (`TvltForPreTraining`, e.g. `ZinengTang/tvlt-base`) have no classifier: the pipeline
     refuses them. Score how well an audio matches a video with `retrieval_tvlt.TvltAudioVisualMatcher` instead (or
@@ -103,16 +135,35 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
 
     # -- parameters ---------------------------------------------------------------------------------------------------
 
-    def _sanitize_parameters(self, top_k=_UNSET, function_to_apply=None, start=None, end=None, **unknown):
+    def _sanitize_parameters(
+        self,
+        top_k=_UNSET,
+        function_to_apply=None,
+        start=None,
+        end=None,
+        chunk_length_s=_UNSET,
+        stride_length_s=_UNSET,
+        **unknown,
+    ):
         if unknown:
             raise TypeError(
                 f"The {TASK} pipeline got unexpected parameter(s) {sorted(unknown)}; its parameters are top_k, "
-                "function_to_apply, start, end (and batch_size, num_workers)."
+                "function_to_apply, start, end, chunk_length_s, stride_length_s (and batch_size, num_workers)."
             )
         preprocess_params, postprocess_params = {}, {}
         if start is not None or end is not None:
             check_window(start, end, "start/end")
             preprocess_params.update(start=start, end=end)
+        if chunk_length_s is not _UNSET or stride_length_s is not _UNSET:
+            # what a call leaves out comes from pipeline(...) (at that point there is nothing yet); a stride only goes
+            # with a chunk length, so a call's chunk_length_s=None also switches off the pipeline's stride
+            defaults = getattr(self, "_preprocess_params", {})
+            if chunk_length_s is _UNSET:
+                chunk_length_s = defaults.get("chunk_length_s")
+            if stride_length_s is _UNSET:
+                stride_length_s = defaults.get("stride_length_s") if chunk_length_s else None
+            chunk_length_s, _ = check_chunking(chunk_length_s, stride_length_s)
+            preprocess_params.update(chunk_length_s=chunk_length_s, stride_length_s=stride_length_s)
         if top_k is not _UNSET:
             if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
                 raise ValueError(f"`top_k` must be a positive int or None (all labels), got {top_k!r}.")
@@ -130,8 +181,14 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
         Classify one clip or a list of clips (see the class docstring for the input forms).
 
         Returns:
-            A list of `{"label", "score"}` dicts for one clip; a list of such lists for a list of clips.
+            A list of `{"label", "score"}` dicts for one clip; a list of such lists for a list of clips. With
+            `chunk_length_s`, a `{"windows": [...], "aggregate": [...]}` dict per clip instead.
         """
+        chunk_length_s = kwargs.get("chunk_length_s", self._preprocess_params.get("chunk_length_s"))
+        if chunk_length_s and isinstance(inputs, (str, os.PathLike, Mapping)):
+            # one clip's windows go through the batching iterator, as a list of one clip (ChunkPipeline does the
+            # same; without chunking a clip keeps the plain single-input path)
+            return super().__call__([inputs], **kwargs)[0]
         return super().__call__(inputs, **kwargs)
 
     def save_pretrained(self, save_directory, **kwargs):
@@ -154,47 +211,102 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
 
     # -- steps --------------------------------------------------------------------------------------------------------
 
-    def preprocess(self, inputs, start=None, end=None):
+    def preprocess(self, inputs, start=None, end=None, chunk_length_s=None, stride_length_s=None):
+        """
+        The model inputs of one clip; with `chunk_length_s`, an iterator over its windows' inputs instead, each with
+        its `window_start`/`window_end` and `is_last` (the windows are planned at once, decoded one by one).
+        """
         clip = AudioVisualClip.from_input(inputs, start=start, end=end, argument="inputs")
-        return self.clip_preparer(clip)
+        if chunk_length_s is None:
+            return self.clip_preparer(clip)
+        windows = self.clip_preparer.chunk_windows(clip, chunk_length_s, stride_length_s)
+        return self._window_inputs(clip, windows)
+
+    def _window_inputs(self, clip: AudioVisualClip, windows: list[tuple[float, float]]):
+        for index, (window_start, window_end) in enumerate(windows):
+            inputs = self.clip_preparer(dataclasses.replace(clip, start=window_start, end=window_end))
+            yield {
+                **inputs,
+                "window_start": window_start,
+                "window_end": window_end,
+                "is_last": index == len(windows) - 1,
+            }
 
     def _forward(self, model_inputs):
+        windows = {key: model_inputs.pop(key) for key in _WINDOW_KEYS if key in model_inputs}
         dtype = self.model.dtype
         model_inputs = {
             key: value.to(dtype) if value.is_floating_point() else value for key, value in model_inputs.items()
         }
-        return {"logits": self.model(**model_inputs).logits}
+        return {"logits": self.model(**model_inputs).logits, **windows}
 
     def postprocess(self, model_outputs, top_k=DEFAULT_TOP_K, function_to_apply=None):
-        logits = model_outputs["logits"][0].float()  # [num_labels]
-        problem_type = head_problem_type(self.model.config)
+        if isinstance(model_outputs, dict):
+            return self._predictions(self._scores(model_outputs["logits"][0], function_to_apply), top_k)
+        # the windows of a chunked clip
+        scores = [self._scores(output["logits"][0], function_to_apply) for output in model_outputs]
+        windows = [
+            {
+                "start": output["window_start"],
+                "end": output["window_end"],
+                "predictions": self._predictions(score, top_k),
+            }
+            for output, score in zip(model_outputs, scores)
+        ]
+        return {"windows": windows, "aggregate": self._predictions(torch.stack(scores).mean(0), top_k)}
+
+    def _scores(self, logits: torch.Tensor, function_to_apply: str | None) -> torch.Tensor:
+        """`[num_labels]` logits to the scores the head's problem type (or `function_to_apply`) asks for."""
+        logits = logits.float()
         if function_to_apply is None:
             function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(
-                problem_type, "softmax"
+                head_problem_type(self.model.config), "softmax"
             )
         if function_to_apply == "softmax":
-            scores = logits.softmax(-1)
-        elif function_to_apply == "sigmoid":
-            scores = logits.sigmoid()
-        else:
-            scores = logits
+            return logits.softmax(-1)
+        if function_to_apply == "sigmoid":
+            return logits.sigmoid()
+        return logits
+
+    def _predictions(self, scores: torch.Tensor, top_k: int | None) -> list[dict]:
         id2label = self.model.config.id2label
         results = [{"label": id2label.get(i, f"LABEL_{i}"), "score": score} for i, score in enumerate(scores.tolist())]
-        if problem_type == "regression":
+        if head_problem_type(self.model.config) == "regression":
             return results  # one value per output, in the head's order
         results.sort(key=lambda result: result["score"], reverse=True)
         return results if top_k is None else results[:top_k]
 
     def get_iterator(self, inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params):
-        """Like `Pipeline.get_iterator`, but batches with the TVLT collator (frames and spectrograms need padding)."""
-        if batch_size == 1:
-            return super().get_iterator(
-                inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params
+        """
+        Like `Pipeline.get_iterator` (one window per clip) or `ChunkPipeline.get_iterator` (with `chunk_length_s`),
+        but batching with the TVLT collator (frames and spectrograms need padding). The windows of a clip, and of the
+        clips after it, fill the batches in order.
+        """
+        if preprocess_params.get("chunk_length_s") is None:
+            if batch_size == 1:
+                return super().get_iterator(
+                    inputs, num_workers, batch_size, preprocess_params, forward_params, postprocess_params
+                )
+            dataset = PipelineDataset(inputs, self.preprocess, preprocess_params)
+            dataloader = DataLoader(
+                dataset, num_workers=num_workers, batch_size=batch_size, collate_fn=self.data_collator
             )
-        dataset = PipelineDataset(inputs, self.preprocess, preprocess_params)
-        dataloader = DataLoader(dataset, num_workers=num_workers, batch_size=batch_size, collate_fn=self.data_collator)
-        model_iterator = PipelineIterator(dataloader, self.forward, forward_params, loader_batch_size=batch_size)
+            model_iterator = PipelineIterator(dataloader, self.forward, forward_params, loader_batch_size=batch_size)
+            return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
+        if num_workers > 1:
+            # an iterable dataset: each worker would read every window
+            logger.warning(f"The {TASK} pipeline reads the windows of chunked clips in one worker (num_workers=1).")
+            num_workers = 1
+        collate_fn = no_collate_fn if batch_size == 1 else self._collate_windows
+        dataset = PipelineChunkIterator(inputs, self.preprocess, preprocess_params)
+        dataloader = DataLoader(dataset, num_workers=num_workers, batch_size=batch_size, collate_fn=collate_fn)
+        model_iterator = PipelinePackIterator(dataloader, self.forward, forward_params, loader_batch_size=batch_size)
         return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
+
+    def _collate_windows(self, items: list[dict]) -> dict:
+        windows = {key: [item[key] for item in items] for key in _WINDOW_KEYS}
+        batch = self.data_collator([{k: v for k, v in item.items() if k not in _WINDOW_KEYS} for item in items])
+        return {**batch, **windows}
 
 
 def head_problem_type(config) -> str:

@@ -35,6 +35,16 @@ def seconds(text: str) -> float:
     return value
 
 
+def chunk_length(text: str) -> float | str:
+    """Seconds per window (positive, finite) or "auto" (as long as the audio the model takes)."""
+    if text == "auto":
+        return text
+    value = _number(text, float, "a positive number of seconds or 'auto'")
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds or 'auto', got {text!r}")
+    return value
+
+
 def ratio(text: str) -> float:
     value = _number(text, float, "a number between 0 and 1")
     if not 0 <= value < 1:
@@ -49,4 +59,4 @@ def seed(text: str) -> int:
     return value
 
 
-__all__ = ["MAX_SECONDS", "positive_int", "ratio", "seconds", "seed"]
+__all__ = ["MAX_SECONDS", "chunk_length", "positive_int", "ratio", "seconds", "seed"]

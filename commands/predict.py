@@ -1,4 +1,5 @@
-"""`tvlt predict VIDEO --model DIR_OR_ID`: classify a clip, or score how well its audio matches its video."""
+"""`tvlt predict VIDEO --model DIR_OR_ID`: classify a clip, or score how well its audio matches its video; with
+`--chunk-length`/`--out`, per window of a long clip, drawn over time (`_timeline.py`)."""
 
 import argparse
 import json
@@ -19,6 +20,13 @@ from ._checkpoints import (
     load_tvlt_config,
     quiet_transformers,
 )
+from ._timeline import (
+    add_timeline_arguments,
+    check_timeline_arguments,
+    classify_in_windows,
+    match_in_windows,
+    window_lines,
+)
 
 
 HELP = (
@@ -34,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--top-k", type=positive_int, default=5, metavar="K", help="how many labels to show, best first (default: 5)"
     )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_timeline_arguments(parser)
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -47,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_timeline_arguments(args)
     clip = check_clip_arguments(args)
     check_device(args.device)
     config = load_tvlt_config(args.model, args.revision)
@@ -77,14 +87,17 @@ def _classify(args, clip: dict, config) -> dict:
         revision=args.revision,
         device=args.device,
     )
-    predictions = classifier(clip, top_k=args.top_k)
+    if args.chunk_length is not None:
+        outputs = classify_in_windows(args, classifier, clip, config)
+    else:
+        outputs = {"predictions": classifier(clip, top_k=args.top_k)}
     return {
         "video": args.video,
         "audio": args.audio,
         "model": args.model,
         "task": "classification",
         "problem_type": head_problem_type(config),
-        "predictions": predictions,
+        **outputs,
     }
 
 
@@ -97,13 +110,16 @@ def _match(args, clip: dict, config) -> dict:
             "and without a classifier: nothing to predict."
         )
     matcher = TvltAudioVisualMatcher.from_pretrained(args.model, revision=args.revision, device=args.device)
-    score = matcher.score(clip)
+    if args.chunk_length is not None:
+        outputs = match_in_windows(args, matcher, clip, config)
+    else:
+        outputs = {"match_score": matcher.score(clip)}
     return {
         "video": args.video,
         "audio": args.audio,
         "model": args.model,
         "task": "matching",
-        "match_score": score,
+        **outputs,
     }
 
 
@@ -113,6 +129,8 @@ def _readable(result: dict) -> str:
     if result.get("note"):
         lines.append(f"NOTE: {result['note']}")
     if result["task"] == "matching":
+        if "windows" in result:
+            return "\n".join(lines + window_lines(result))
         lines.append(
             f"audio-video match: {result['match_score']:.4f}  (probability that the audio belongs to the video, "
             "from the pre-training matching head; this checkpoint has no classifier)"
@@ -124,6 +142,8 @@ def _readable(result: dict) -> str:
         "regression": "predicted values",
         "multi_label_classification": "label probabilities (multi-label, independent)",
     }.get(result["problem_type"], "label probabilities")
+    if "windows" in result:
+        return "\n".join(lines + window_lines(result, kind))
     lines.append(f"{kind}:")
     lines += [f"  {str(prediction['label']):<{width}}  {prediction['score']:.4f}" for prediction in predictions]
     return "\n".join(lines)

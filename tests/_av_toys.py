@@ -131,3 +131,57 @@ def save_tiny_checkpoint(folder: Path, kind: str = "classification", seed: int =
     model.save_pretrained(folder)
     tiny_processor().save_pretrained(folder)
     return folder
+
+
+def write_long_clip(
+    path: Path,
+    seconds: float,
+    fps: int = 4,
+    size: int = 32,
+    sampling_rate: int = 16000,
+    keyframe_interval_s: float = 1.0,
+    scene_s: float = 20.0,
+) -> Path:
+    """A long clip made as it is written (memory stays small even for hours): `size`x`size` H.264 at `fps` with a
+    keyframe every `keyframe_interval_s`, and mono AAC at `sampling_rate`. Every `scene_s` seconds the scene changes
+    (brightness of the frames and pitch of the tone cycle through four steps), so that windows differ."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    levels, pitches = (40, 110, 180, 240), (220.0, 440.0, 880.0, 1760.0)
+    rng = np.random.default_rng(0)
+    noise = rng.integers(-8, 8, (size, size, 3))
+    with av.open(str(path), mode="w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.height = video.width = size
+        video.pix_fmt = "yuv420p"
+        video.codec_context.gop_size = max(1, round(keyframe_interval_s * fps))
+        audio = container.add_stream("aac", rate=sampling_rate)
+        audio.layout = "mono"
+        audio.bit_rate = 24000
+        num_frames, num_samples = round(seconds * fps), round(seconds * sampling_rate)
+        block = 1024
+        next_sample = 0
+        for index in range(num_frames):
+            scene = int(index / fps // scene_s) % len(levels)
+            image = np.full((size, size, 3), levels[scene], dtype=np.int64) + noise
+            top = (2 * index) % (size - 8)
+            image[top : top + 8, 4:12] = (230, 40, 40)
+            frame = av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, fps)
+            container.mux(video.encode(frame))
+            # the audio up to the next video frame, interleaved so that readers never buffer far ahead
+            until = min(num_samples, round((index + 1) * sampling_rate / fps))
+            while next_sample < until:
+                count = min(block, num_samples - next_sample)
+                time = (next_sample + np.arange(count)) / sampling_rate
+                pitch = np.array(pitches)[(time // scene_s).astype(int) % len(pitches)]
+                chunk = (0.4 * np.sin(2 * np.pi * pitch * time)).astype(np.float32)[None]
+                audio_frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="flt", layout="mono")
+                audio_frame.sample_rate = sampling_rate
+                audio_frame.pts, audio_frame.time_base = next_sample, Fraction(1, sampling_rate)
+                container.mux(audio.encode(audio_frame))
+                next_sample += count
+        container.mux(video.encode())
+        container.mux(audio.encode())
+    return path

@@ -390,17 +390,18 @@ def write_long_clip(path, seconds: float, chunk_seconds: float = 10.0, fps: int 
 
 
 class DecodeCounter:
-    """Wraps `av.open` so that a test can count the frames a reader decodes (`frames` by path, `timestamps` the pts of
-    each decoded frame by path) and the packets it reads itself (`audio_packets`, `video_packets` by path: decoding
-    reads more). Past `budget` decoded frames
-    of one file it raises `DecodeBudgetExceeded`, so that a reader that decodes without end fails instead of hanging
-    the test."""
+    """Wraps `av.open` so that a test can count what a reader decodes: `frames` (video frames by path), `timestamps`
+    (their pts by path), `decoded` (`(path, "video" or "audio", seconds)` of every decoded frame, audio decoded packet
+    by packet too) and the packets it reads itself (`audio_packets`, `video_packets` by path: decoding reads more).
+    Past `budget` decoded video frames of one file it raises `DecodeBudgetExceeded`, so that a reader that decodes
+    without end fails instead of hanging the test."""
 
     def __init__(self, av_module, budget: int | None = None):
         self._open = av_module.open
         self.budget = budget
         self.frames: dict[str, int] = {}
         self.timestamps: dict[str, list] = {}
+        self.decoded: list[tuple[str, str, float]] = []
         self.audio_packets: dict[str, int] = {}
         self.video_packets: dict[str, int] = {}
 
@@ -423,11 +424,7 @@ class _CountingContainer:
 
     def decode(self, *args, **kwargs):
         for frame in self._container.decode(*args, **kwargs):
-            if frame.__class__.__name__ == "VideoFrame":
-                count = self._counter.frames[self._path] = self._counter.frames.get(self._path, 0) + 1
-                self._counter.timestamps.setdefault(self._path, []).append(frame.pts)
-                if self._counter.budget is not None and count > self._counter.budget:
-                    raise DecodeBudgetExceeded(f"{self._path}: more than {self._counter.budget} frames decoded")
+            self.count(frame)
             yield frame
 
     def demux(self, *args, **kwargs):
@@ -437,7 +434,31 @@ class _CountingContainer:
             )
             if counts is not None:
                 counts[self._path] = counts.get(self._path, 0) + 1
-            yield packet
+            yield _CountingPacket(packet, self)
+
+    def count(self, frame) -> None:
+        counter = self._counter
+        video = frame.__class__.__name__ == "VideoFrame"
+        if video:
+            count = counter.frames[self._path] = counter.frames.get(self._path, 0) + 1
+            counter.timestamps.setdefault(self._path, []).append(frame.pts)
+            if counter.budget is not None and count > counter.budget:
+                raise DecodeBudgetExceeded(f"{self._path}: more than {counter.budget} frames decoded")
+        counter.decoded.append((self._path, "video" if video else "audio", frame.time))
+
+
+class _CountingPacket:
+    def __init__(self, packet, container: _CountingContainer):
+        self._packet, self._container = packet, container
+
+    def __getattr__(self, name):
+        return getattr(self._packet, name)
+
+    def decode(self):
+        frames = self._packet.decode()
+        for frame in frames:
+            self._container.count(frame)
+        return frames
 
 
 class DecodeBudgetExceeded(Exception):

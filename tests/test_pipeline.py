@@ -333,6 +333,7 @@ def isolated_run(checkpoints, media, tmp_path_factory):
         "classify": {
             "path": {"repo": repo, "inputs": clips[0], "kwargs": {"top_k": None}},
             "batch": {"repo": repo, "inputs": clips + [str(media["short"])], "kwargs": {"batch_size": 2, "top_k": 2}},
+            "chunked": {"repo": repo, "inputs": clips[0], "kwargs": {"chunk_length_s": 0.5, "batch_size": 2}},
         },
         "match": {
             "matrix": {
@@ -356,6 +357,8 @@ def test_without_the_package_the_pipeline_and_matcher_run_from_the_repo_code(iso
     torch.set_num_threads(1)
     try:
         for name, case in job["classify"].items():
+            if name == "chunked":
+                continue  # test_without_the_package_long_clips_are_read_in_windows
             expected = classifier(case["inputs"], **case.get("kwargs", {}))
             got = remote["classify"][name]
             flat_got = got if isinstance(got[0], dict) else [item for items in got for item in items]
@@ -366,6 +369,19 @@ def test_without_the_package_the_pipeline_and_matcher_run_from_the_repo_code(iso
             np.testing.assert_allclose([i["score"] for i in flat_got], [i["score"] for i in flat_expected], atol=1e-5)
     finally:
         torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def test_without_the_package_long_clips_are_read_in_windows(isolated_run, classifier):
+    job, remote = isolated_run
+    case, got = job["classify"]["chunked"], remote["classify"]["chunked"]
+    expected = classifier(case["inputs"], **case["kwargs"])
+    assert [(w["start"], w["end"]) for w in got["windows"]] == [(w["start"], w["end"]) for w in expected["windows"]]
+    for got_window, expected_window in zip(got["windows"] + [got], expected["windows"] + [expected], strict=True):
+        key = "predictions" if "predictions" in got_window else "aggregate"
+        assert [i["label"] for i in got_window[key]] == [i["label"] for i in expected_window[key]]
+        np.testing.assert_allclose(
+            [i["score"] for i in got_window[key]], [i["score"] for i in expected_window[key]], atol=1e-5
+        )
 
 
 def test_without_the_package_the_matcher_scores_like_the_package(isolated_run, checkpoints):

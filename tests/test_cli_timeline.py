@@ -1,0 +1,237 @@
+"""`tvlt predict --chunk-length S --stride S --out PICTURE`: per-window output, the timeline picture and how it is
+written, and bad arguments. Tiny random checkpoints (0.75 s windows) and generated clips."""
+
+import json
+import os
+import re
+import stat
+
+import numpy as np
+import PIL.Image
+import pytest
+from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip
+from transformers import pipeline
+
+from tvlt import TvltAudioVisualClassificationPipeline
+from tvlt.cli import main
+from tvlt.commands._timeline_picture import PALETTE, clock, clock_decimals
+from tvlt.retrieval_tvlt import TvltAudioVisualMatcher
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repos")
+    return {kind: save_tiny_checkpoint(root / kind, kind) for kind in ("classification", "regression", "pretraining")}
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("media")
+    # an animated GIF is a video too (frames only); with --audio it can be classified, and --out could name it
+    frames = moving_square_frames(8)
+    gif = folder / "anim.gif"
+    PIL.Image.fromarray(frames[0]).save(gif, save_all=True, append_images=[PIL.Image.fromarray(f) for f in frames[1:]])
+    return {
+        "clip": write_clip(folder / "clip.mp4", moving_square_frames(16), waveform=tone(440.0, 2.0)),
+        "gif": gif,
+    }
+
+
+def predict(*arguments) -> int:
+    return main(["predict", *map(str, arguments)])
+
+
+def one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tvlt predict: error: "), captured.err
+    assert captured.out == ""
+    return lines[0]
+
+
+# -- output -----------------------------------------------------------------------------------------------------------
+
+
+def test_json_gives_each_window_and_the_mean_as_the_pipeline_does(repos, media, capsys):
+    arguments = [
+        media["clip"],
+        "--model",
+        repos["classification"],
+        "--chunk-length",
+        0.5,
+        "--stride",
+        0.1,
+        "--top-k",
+        2,
+    ]
+    assert predict(*arguments, "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    classifier = pipeline(
+        "audio-visual-classification",
+        model=str(repos["classification"]),
+        pipeline_class=TvltAudioVisualClassificationPipeline,
+        device="cpu",
+    )
+    expected = classifier(str(media["clip"]), chunk_length_s=0.5, stride_length_s=0.1, top_k=2)
+    assert result["chunk_length_s"] == 0.5 and result["stride_length_s"] == 0.1
+    assert [(w["start"], w["end"]) for w in result["windows"]] == [(0.0, 0.5), (0.3, 0.8), (0.6, 1.1), (0.9, 1.4)] + [
+        (1.2, 1.7),
+        (1.5, 2.0),
+    ]
+    for got, want in zip(result["windows"], expected["windows"], strict=True):
+        assert [p["label"] for p in got["predictions"]] == [p["label"] for p in want["predictions"]]
+        assert [p["score"] for p in got["predictions"]] == pytest.approx([p["score"] for p in want["predictions"]])
+    assert [p["score"] for p in result["predictions"]] == pytest.approx([p["score"] for p in expected["aggregate"]])
+    assert "timeline" not in result
+
+    assert predict(*arguments) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "6 windows of 0.5 s, one every 0.3 s" in lines
+    assert re.fullmatch(
+        r"  00:00\.3-00:00\.8  \w+ 0\.\d{4}  \w+ 0\.\d{4}", lines[lines.index("label probabilities, per window:") + 2]
+    )
+    assert lines[-3] == "mean over the 6 windows:"
+
+
+def test_out_draws_the_timeline_and_implies_model_length_windows(repos, media, tmp_path, capsys):
+    out = tmp_path / "timeline.png"
+    assert predict(media["clip"], "--model", repos["classification"], "--out", out, "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["chunk_length_s"] == "auto" and result["timeline"] == str(out)
+    assert [(w["start"], w["end"]) for w in result["windows"]] == [
+        (0.0, 0.748843),
+        (0.748843, 1.497686),
+        (1.251157, 2.0),
+    ]
+    with PIL.Image.open(out) as picture:
+        assert picture.format == "PNG" and picture.width == 1200 and 400 < picture.height < 700
+        pixels = np.asarray(picture.convert("RGB")).reshape(-1, 3)
+    # the lines of the three labels are drawn in the first three colours
+    for colour in PALETTE[:3]:
+        assert (np.abs(pixels.astype(int) - colour).sum(1) < 30).sum() > 500, colour
+    assert sorted(os.listdir(tmp_path)) == ["timeline.png"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("name, format_name", [("t.jpg", "JPEG"), ("t.webp", "WEBP"), ("t.TIFF", "TIFF")])
+def test_the_picture_format_follows_the_extension(repos, media, tmp_path, capsys, name, format_name):
+    out = tmp_path / name
+    assert predict(media["clip"], "--model", repos["regression"], "--out", out) == 0
+    assert f"timeline: {out}" in capsys.readouterr().out
+    with PIL.Image.open(out) as picture:
+        assert picture.format == format_name
+
+
+def test_a_pre_training_checkpoint_gives_the_match_score_per_window(repos, media, tmp_path, capsys):
+    out = tmp_path / "match.pdf"
+    arguments = [media["clip"], "--model", repos["pretraining"], "--chunk-length", 0.5, "--out", out]
+    assert predict(*arguments, "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    matcher = TvltAudioVisualMatcher.from_pretrained(repos["pretraining"])
+    windows = [(w["start"], w["end"]) for w in result["windows"]]
+    assert windows == [(0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (1.5, 2.0)]
+    expected = matcher.score([{"video": str(media["clip"]), "start": start, "end": end} for start, end in windows])
+    assert [w["match_score"] for w in result["windows"]] == pytest.approx(expected, abs=1e-6)
+    assert result["match_score"] == pytest.approx(np.mean(expected), abs=1e-6)
+    assert out.read_bytes().startswith(b"%PDF")
+    assert predict(*arguments) == 0
+    assert "mean over the 4 windows: " in capsys.readouterr().out
+
+
+def test_an_existing_picture_is_replaced_keeping_its_permissions(repos, media, tmp_path, capsys):
+    out = tmp_path / "timeline.png"
+    out.write_bytes(b"old")
+    os.chmod(out, 0o640)
+    assert predict(media["clip"], "--model", repos["classification"], "--out", out) == 0
+    assert out.read_bytes().startswith(b"\x89PNG") and stat.S_IMODE(out.stat().st_mode) == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["timeline.png"]
+
+
+def test_a_failed_run_writes_nothing_and_leaves_the_old_picture(repos, media, tmp_path, capsys):
+    out = tmp_path / "timeline.png"
+    out.write_bytes(b"old")
+    assert predict(media["clip"], "--model", repos["classification"], "--out", out, "--chunk-length", 5) == 2
+    assert "--chunk-length 5 is longer than the 0.75 s of audio this model takes" in one_error_line(capsys)
+    assert out.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["timeline.png"]
+
+
+def test_clock_formats_times_as_mm_ss_or_h_mm_ss():
+    assert clock(83.5, 1) == "01:23.5"
+    assert clock(59.996, 2) == "01:00.00"
+    assert clock(3725) == "1:02:05" and clock(65, hours=True) == "0:01:05"
+    assert clock_decimals(0.0, 24.0) == 0 and clock_decimals(0.5, 1.0) == 1 and clock_decimals(0.748843) == 2
+
+
+# -- bad arguments ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make_arguments, message",
+    [
+        (lambda m, r, t: ["--stride", "0.1"], r"--stride needs --chunk-length \(or --out\)"),
+        (lambda m, r, t: ["--chunk-length", "1", "--stride", "inf"], "--stride inf: expected a finite number"),
+        (lambda m, r, t: ["--chunk-length", "1", "--stride", "0.5"], "--stride 0.5 must be less than half of --chunk"),
+        (lambda m, r, t: ["--out", str(t)], "is a directory; give the path of the picture"),
+        (lambda m, r, t: ["--out", str(t / "timeline")], "extension Pillow writes"),
+        (lambda m, r, t: ["--out", str(t / "timeline.mp4")], "extension Pillow writes"),
+        (lambda m, r, t: ["--out", str(t / "timeline.xbm")], "Pillow cannot write an RGB picture as XBM"),
+        (lambda m, r, t: ["--out", str(t / "no" / "such" / "t.png")], "the folder .* does not exist"),
+    ],
+)
+def test_bad_timeline_arguments_are_one_line_before_the_model_loads(
+    repos, media, tmp_path, capsys, make_arguments, message
+):
+    # a --model that does not exist: the timeline arguments are checked first
+    assert predict(media["clip"], "--model", tmp_path / "no-such-model", *make_arguments(media, repos, tmp_path)) == 2
+    assert re.search(message, one_error_line(capsys))
+    assert [name for name in os.listdir(tmp_path)] == []
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            ["--chunk-length", "auto", "--stride", "0.4"],
+            "--stride 0.4 must be less than half of --chunk-length auto (0.75",
+        ),
+        (["--chunk-length", "0.05"], "--chunk-length 0.05 is shorter than the 0.093 s of audio that make one audio"),
+    ],
+)
+def test_windows_the_model_cannot_take_are_refused(repos, media, capsys, arguments, message):
+    assert predict(media["clip"], "--model", repos["classification"], *arguments) == 2
+    assert message in one_error_line(capsys)
+
+
+def test_a_picture_that_cannot_be_written_is_one_line_naming_out(repos, media, tmp_path, capsys, monkeypatch):
+    from tvlt.commands import _timeline_picture
+
+    def disk_full(image, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_timeline_picture, "save", disk_full)
+    out = tmp_path / "timeline.png"
+    assert predict(media["clip"], "--model", repos["classification"], "--out", out) == 2
+    assert one_error_line(capsys).endswith(f"--out {out}: cannot write the picture (No space left on device).")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "nan", "1e400", "long"])
+def test_bad_chunk_lengths_are_refused_by_the_parser(repos, media, capsys, value):
+    with pytest.raises(SystemExit) as exit_info:
+        predict(media["clip"], "--model", repos["classification"], "--chunk-length", value)
+    assert exit_info.value.code == 2
+    assert "expected a positive number of seconds or 'auto'" in capsys.readouterr().err
+
+
+def test_the_picture_never_replaces_an_input_or_a_special_file(repos, media, tmp_path, capsys):
+    gif_bytes = media["gif"].read_bytes()
+    arguments = ["--model", repos["classification"], "--audio", media["clip"]]
+    assert predict(media["gif"], *arguments, "--out", media["gif"]) == 2
+    assert "is the VIDEO file: it would be overwritten" in one_error_line(capsys)
+    link = tmp_path / "link.gif"
+    link.symlink_to(media["gif"])
+    assert predict(media["gif"], *arguments, "--out", link) == 2
+    assert "is the VIDEO file" in one_error_line(capsys)
+    assert media["gif"].read_bytes() == gif_bytes
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    assert predict(media["clip"], "--model", repos["classification"], "--out", fifo) == 2
+    assert "exists and is not a regular file" in one_error_line(capsys)
