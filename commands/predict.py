@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def validate(args: argparse.Namespace) -> None:
+    check_timeline_arguments(args)
     check_clip_paths(args)
     check_model_argument(args.model)
 
@@ -56,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    check_timeline_arguments(args)
     clip = check_clip_arguments(args)
     check_device(args.device)
     config = load_tvlt_config(args.model, args.revision)
