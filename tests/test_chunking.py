@@ -221,8 +221,8 @@ def test_batched_windows_and_lists_of_clips_match_one_by_one(classifier, media):
         (dict(chunk_length_s=0.5, stride_length_s=float("inf")), "`stride_length_s` must be a non-negative finite"),
         (dict(stride_length_s=0.1), "`stride_length_s` needs `chunk_length_s`"),
         (dict(chunk_length_s=0.5, stride_length_s=0.25), r"`stride_length_s` \(0.25 s left \+ 0.25 s right\) must be"),
-        (dict(chunk_length_s="auto", stride_length_s=0.4), "must be shorter than `chunk_length_s` \\(0.75 s\\)"),
-        (dict(chunk_length_s=1.0), r"`chunk_length_s` \(1.0\) is longer than the 0.75 s of audio this model takes"),
+        (dict(chunk_length_s="auto", stride_length_s=0.4), "must be shorter than `chunk_length_s` \\(0.749 s\\)"),
+        (dict(chunk_length_s=1.0), r"`chunk_length_s` \(1.0\) is longer than the 0.749 s of audio this model takes"),
         (dict(chunk_length_s=0.05), r"`chunk_length_s` \(0.05\) is shorter than the 0.093 s of audio that make one"),
     ],
 )
