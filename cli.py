@@ -21,6 +21,7 @@ building the parser, `--help`, `--version` and the argument and file errors impo
 
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -65,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tvlt {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`tvlt predict ... | head`): no traceback, and none at exit when Python flushes stdout
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer whose pipe closed
 
 
 __all__ = ["build_parser", "main"]

@@ -110,7 +110,7 @@ def fetch_and_save(case: dict) -> dict:
         loaded.model.save_pretrained(folder)
         loaded.processor.save_pretrained(folder)
     else:
-        # transformers 5.8-5.13 export a placeholder that needs torchvision as AutoImageProcessor; the class does not
+        # transformers 5.4-5.17 export a placeholder that needs torchvision as AutoImageProcessor; the class does not
         image_auto = importlib.import_module("transformers.models.auto.image_processing_auto")
         auto_class = getattr(image_auto if loader == "AutoImageProcessor" else transformers, loader)
         loaded = auto_class.from_pretrained(repo, trust_remote_code=True)

@@ -63,7 +63,7 @@ ERROR_CASES = [
     (["predict", "{clip}"], "the following arguments are required: --model"),
     (["reconstruct", "{clip}", "--model", "{checkpoint}", "--out", "x.unknown"], "unknown picture format"),
     (["reconstruct", "{clip}", "--model", "{checkpoint}", "--out", "{root}/no/x.png"], "does not exist"),
-    (["convert", "src", "dst", "--private"], "--private need --push-to-hub"),
+    (["convert", "src", "dst", "--private"], "--private needs --push-to-hub"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ]
 
@@ -153,3 +153,28 @@ def test_programs_importing_tvlt_get_the_auto_registration(folders):
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, f"{name}: {err[-3000:]}"
         assert out.strip() == "tvlt.configuration_tvlt", name
+
+
+def test_a_closed_pipe_ends_the_command_without_a_traceback(monkeypatch, capsys):
+    """`tvlt predict ... | head` printed a BrokenPipeError traceback once the reader had gone."""
+    from tvlt import cli
+    from tvlt.commands import predict
+
+    def write_a_lot(args):
+        for _ in range(1000):
+            print("x" * 1000)
+        sys.stdout.flush()
+        return 0
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    stdout = os.fdopen(write_end, "w")
+    monkeypatch.setattr(predict, "validate", lambda args: None)
+    monkeypatch.setattr(predict, "run", write_a_lot)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    try:
+        assert cli.main(["predict", "clip.mp4", "--model", "m"]) == 141
+    finally:
+        monkeypatch.undo()
+        stdout.close()
+    assert capsys.readouterr().err == ""

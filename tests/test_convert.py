@@ -654,8 +654,8 @@ def test_cli_converts_an_original_checkpoint(tmp_path, capsys):
     "arguments, message",
     [
         (["no-such-file.ckpt", "{dst}"], "not an existing file or folder"),
-        ([str(LEGACY / "TvltModel"), "{dst}", "--private"], "--private need --push-to-hub"),
-        ([str(LEGACY / "TvltModel"), "{dst}", "--commit-message", "x"], "--commit-message need --push-to-hub"),
+        ([str(LEGACY / "TvltModel"), "{dst}", "--private"], "--private needs --push-to-hub"),
+        ([str(LEGACY / "TvltModel"), "{dst}", "--commit-message", "x"], "--commit-message needs --push-to-hub"),
         ([str(LEGACY / "TvltModel"), "{dst}", "--num-frames", "4"], "original checkpoints only"),
         ([str(LEGACY / "TvltModel"), "{dst}", "--revision", "v1"], "Hub repo SRC"),
     ],

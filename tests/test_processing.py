@@ -247,7 +247,7 @@ def test_root_processor_config_holds_tvlt_base_defaults():
 def test_registered_auto_classes(tmp_path):
     from transformers import AutoFeatureExtractor, AutoProcessor
 
-    # transformers 5.8-5.13 export a placeholder that needs torchvision under this name; the class itself does not
+    # transformers 5.4-5.17 export a placeholder that needs torchvision under this name; the class itself does not
     from transformers.models.auto.image_processing_auto import AutoImageProcessor
 
     TvltProcessor(TvltImageProcessor(num_frames=4), TvltFeatureExtractor()).save_pretrained(tmp_path)
@@ -262,7 +262,7 @@ import sys, warnings
 import numpy as np
 warnings.simplefilter("error")
 from transformers import AutoFeatureExtractor, AutoProcessor
-from transformers.models.auto.image_processing_auto import AutoImageProcessor  # 5.8-5.13: no torchvision placeholder
+from transformers.models.auto.image_processing_auto import AutoImageProcessor  # 5.4-5.17: placeholder without torchvision
 processor = AutoProcessor.from_pretrained(sys.argv[1], trust_remote_code=True)
 assert type(processor).__module__.startswith("transformers_modules"), type(processor)
 assert "tvlt" not in sys.modules

@@ -437,7 +437,7 @@ def test_repo_root_loads_as_remote_code_in_a_clean_process(tmp_path):
         "import sys; sys.path.append(sys.argv[1])\n"
         "try:\n    import tvlt\nexcept ModuleNotFoundError:\n    pass\nelse:\n    raise SystemExit('tvlt importable')\n"
         "from transformers import AutoConfig, AutoProcessor, AutoFeatureExtractor\n"
-        # transformers 5.8-5.13 export a placeholder that needs torchvision under this name; the class itself does not
+        # transformers 5.4-5.17 export a placeholder that needs torchvision under this name; the class itself does not
         "from transformers.models.auto.image_processing_auto import AutoImageProcessor\n"
         "config = AutoConfig.from_pretrained(sys.argv[2], trust_remote_code=True)\n"
         "processor = AutoProcessor.from_pretrained(sys.argv[2], trust_remote_code=True)\n"
