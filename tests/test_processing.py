@@ -262,7 +262,7 @@ import sys, warnings
 import numpy as np
 warnings.simplefilter("error")
 from transformers import AutoFeatureExtractor, AutoProcessor
-from transformers.models.auto.image_processing_auto import AutoImageProcessor  # 5.4-5.17: placeholder without torchvision
+from transformers.models.auto.image_processing_auto import AutoImageProcessor  # a placeholder on 5.4-5.17
 processor = AutoProcessor.from_pretrained(sys.argv[1], trust_remote_code=True)
 assert type(processor).__module__.startswith("transformers_modules"), type(processor)
 assert "tvlt" not in sys.modules
