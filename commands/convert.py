@@ -8,6 +8,7 @@ import sys
 from ..conversion.options import OriginalOptions
 from . import CommandError
 from ._argtypes import positive_int
+from ._checkpoints import quiet_transformers
 
 
 HELP = (
@@ -124,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     from ..conversion import convert_checkpoint
 
     given_options = {name: getattr(args, name) for name in _ORIGINAL_OPTIONS if getattr(args, name) is not None}
-    with _progress_on_stderr():
+    # our progress lines only: no transformers progress bars ("Writing model shards") or load reports
+    with _progress_on_stderr(), quiet_transformers():
         result = convert_checkpoint(
             args.src,
             args.dst,

@@ -647,6 +647,8 @@ def test_cli_converts_an_original_checkpoint(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.strip() == str(dst)
     assert "tvlt convert: " in captured.err  # progress lines
+    # ours only: no "Writing model shards" progress bar of save_pretrained
+    assert all(line.startswith("tvlt convert: ") for line in captured.err.splitlines()), captured.err
     assert json.loads((dst / "config.json").read_text())["num_frames"] == 4
 
 
