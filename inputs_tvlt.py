@@ -44,6 +44,7 @@ from .media_tvlt import (
     load_audio,
     media_duration,
     read_video,
+    say_once,
 )
 from .media_tvlt import check_window as _check_window
 
@@ -290,7 +291,8 @@ class TvltClipPreparer:
             end = start + self.max_audio_seconds
         elif end - start > self.max_audio_seconds + self.audio_patch_seconds:
             of = "" if not is_path(source) else f" of {os.fspath(source)}"
-            _say_once(
+            say_once(
+                logger,
                 "window longer than the model's audio",
                 f"The time window {describe_window(start, end)}{of} is longer than the "
                 f"{format_seconds(self.max_audio_seconds)} s of audio this model takes: frames are sampled from the "
@@ -431,7 +433,8 @@ class TvltClipPreparer:
     def _say_if_cut(self, path, duration: float, start: float, end: float) -> None:
         """Say (once per process) that a clip lasts longer than the window read by default."""
         if duration > end + self.audio_patch_seconds:
-            _say_once(
+            say_once(
+                logger,
                 "clip longer than the model's audio",
                 f"{path} lasts {format_seconds(duration)} s; TVLT read {describe_window(start, end)} of it, as much "
                 "audio as this model takes. Pick the part with `start`/`end` (said once for all longer clips).",
@@ -609,16 +612,6 @@ def _check_frames(frames, argument: str) -> None:
         f"`{argument}`: `video` must be a video file path, a 4-D array of frames or a list of images; got "
         f"{type(frames).__name__}."
     )
-
-
-# Kinds of notice already given in this process (a dataset of clips would repeat each for every clip).
-_SAID: set[str] = set()
-
-
-def _say_once(kind: str, message: str) -> None:
-    if kind not in _SAID:
-        _SAID.add(kind)
-        logger.warning(message)
 
 
 def _unbatched(value, ndim: int, key: str) -> torch.Tensor:

@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
+# Notices already given in this process, by kind: a dataset of clips, or the windows of one long video, would repeat
+# each for every read.
+_SAID: set[str] = set()
+
 # How far back to retry when a seek lands after its target (inaccurate container index), doubling each time, before
 # seeking to the start.
 _SEEK_BACKOFF_SECONDS = 1.0
@@ -138,6 +142,13 @@ def check_window(start, end, argument: str | None = None) -> tuple[float | None,
     if start is not None and end is not None and end <= start:
         raise ValueError(f"{prefix}`end` ({end}) must be after `start` ({start}).")
     return start, end
+
+
+def say_once(logger, kind: str, message: str) -> None:
+    """Warn `message` with `logger` the first time this process meets `kind` of notice."""
+    if kind not in _SAID:
+        _SAID.add(kind)
+        logger.warning(message)
 
 
 def format_seconds(seconds: float) -> str:
@@ -336,7 +347,9 @@ def _decode_window(av, path, container, stream, timing, probe, num_frames, allow
         missing = sorted(set(targets.tolist()) - set(decoded))
         raise MediaDecodingError(f"{path}: the video frames {missing} cannot be decoded.")
     if total_num_frames < declared_num_frames:
-        logger.warning(
+        say_once(
+            logger,
+            f"truncated video {path}",
             f"{path}: the container declares {declared_num_frames} video frames "
             f"({declared_num_frames / float(timing.fps):.1f} s) but its data ends after about {total_num_frames} "
             f"({total_num_frames / float(timing.fps):.1f} s); the file is probably truncated. Frames were sampled "
@@ -783,7 +796,11 @@ def _load_audio_with_pyav(path: str, start, end, mono: bool):
         except av.error.FFmpegError:
             damaged = True
         if damaged:
-            logger.warning(f"{path}: the audio track is damaged or truncated; using the part that decodes.")
+            say_once(
+                logger,
+                f"damaged audio {path}",
+                f"{path}: the audio track is damaged or truncated; using the part that decodes.",
+            )
     if not chunks:
         if start is not None:  # e.g. a window past the end of a truncated file's data
             raise MediaDecodingError(_no_samples_message(path, start, end, None))
@@ -827,4 +844,5 @@ __all__ = [
     "read_video",
     "resample_audio",
     "sample_frame_indices",
+    "say_once",
 ]

@@ -101,3 +101,11 @@ def run_without_package(client: str, job_file: Path, root: Path, **env_overrides
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-6000:]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_notices():
+    """Each test starts with none of the once-per-process notices given (media_tvlt.say_once)."""
+    from tvlt import media_tvlt
+
+    media_tvlt._SAID.clear()

@@ -181,11 +181,8 @@ def test_a_longer_explicit_window_samples_frames_over_all_of_it(tmp_path):
 
 
 @pytest.fixture
-def notices(monkeypatch, caplog):
-    """The preparer's notices of this test alone (each kind is said once per process)."""
-    from tvlt import inputs_tvlt
-
-    monkeypatch.setattr(inputs_tvlt, "_SAID", set(), raising=False)
+def notices(caplog):
+    """The preparer's notices of this test alone (each kind is said once per process; conftest forgets them)."""
     caplog.set_level(logging.WARNING, logger="tvlt.inputs_tvlt")
     return caplog
 

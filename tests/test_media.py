@@ -225,6 +225,17 @@ class TestReadVideo:
         with pytest.raises(MediaDecodingError, match="empty.mp4"):
             load_audio(tmp_path / "empty.mp4")
 
+    def test_a_truncated_file_is_said_once_for_all_its_windows(self, mp4_with_audio, tmp_path, caplog):
+        """Each window of a long truncated video (`chunk_length_s`) repeated the warning."""
+        path, _ = mp4_with_audio
+        truncated = tmp_path / "truncated.mp4"
+        data = path.read_bytes()
+        truncated.write_bytes(data[: len(data) // 2])
+        with caplog.at_level(logging.WARNING):
+            for start in (0.0, 1.0, 2.0):
+                read_video(truncated, 2, start=start, end=start + 1.0)
+        assert caplog.text.count("probably truncated") == 1
+
     def test_a_truncated_file_reports_its_decodable_length_for_any_window(self, mp4_with_audio, tmp_path, caplog):
         """The length of a truncated file was the header's unless a sampled frame lay past the data."""
         path, _ = mp4_with_audio
