@@ -6,9 +6,9 @@ One transformer over video patches and audio-spectrogram patches. Parameter name
 transformers 4.40.2's TVLT, so its checkpoints load unchanged; the differences (bug fixes and options) are listed in
 the project README.
 
-Token order inside the encoder is `[CLS, video patches, audio patches]` (4.40.2's). Video patches are frame-major,
-row-major inside a frame; audio patches are time-major with `frequency_length // audio_patch_size[1]` frequency
-patches per time step.
+Token order inside the encoder is `[CLS, video patches, audio patches]`. Video patches are frame-major, row-major
+inside a frame; audio patches are time-major with `frequency_length // audio_patch_size[1]` frequency patches per
+time step.
 """
 
 import os
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
@@ -33,11 +32,6 @@ from .configuration_tvlt import TvltConfig
 
 
 logger = logging.get_logger(__name__)
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Outputs
-# ----------------------------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -103,7 +97,8 @@ class TvltDecoderOutput(ModelOutput):
 @dataclass
 class TvltForPreTrainingOutput(ModelOutput):
     """
-    Output of [`TvltForPreTraining`]. `Nv`/`Na` are the numbers of video/audio patches.
+    Output of [`TvltForPreTraining`]. `Nv`/`Na` are the numbers of video/audio patches, `(ph, pw)` is
+    `image_patch_size` and `(pt, pf)` is `audio_patch_size`.
 
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*):
@@ -112,9 +107,10 @@ class TvltForPreTrainingOutput(ModelOutput):
         matching_logits (`torch.FloatTensor` of shape `(B, 1)`):
             Vision-audio matching logits (apply a sigmoid for a match probability); `None` without the matching
             head or without both modalities.
-        pixel_logits (`torch.FloatTensor` of shape `(B, Nv, image_patch_size[0] * image_patch_size[1] * num_image_channels)`):
-            MAE reconstruction of every video patch (pixel values, in the layout of [`TvltForPreTraining.patchify_pixel`]).
-        audio_logits (`torch.FloatTensor` of shape `(B, Na, audio_patch_size[0] * audio_patch_size[1] * num_audio_channels)`):
+        pixel_logits (`torch.FloatTensor` of shape `(B, Nv, ph * pw * num_image_channels)`):
+            MAE reconstruction of every video patch (pixel values, laid out as by
+            [`TvltForPreTraining.patchify_pixel`]).
+        audio_logits (`torch.FloatTensor` of shape `(B, Na, pt * pf * num_audio_channels)`):
             MAE reconstruction of every audio patch.
         hidden_states (`tuple(torch.FloatTensor)`, *optional*):
             Encoder hidden states of the last encoder pass (the MAE pass when it ran, else the matching pass).
@@ -134,11 +130,6 @@ class TvltForPreTrainingOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
     pixel_label_masks: torch.FloatTensor | None = None
     audio_label_masks: torch.FloatTensor | None = None
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# MAE masking
-# ----------------------------------------------------------------------------------------------------------------------
 
 
 def random_masking(
@@ -174,11 +165,6 @@ def random_masking(
         label_masks = label_masks * attention_mask
         attention_mask = torch.gather(attention_mask, dim=1, index=ids_keep)
     return kept, attention_mask, label_masks, ids_restore
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Embeddings
-# ----------------------------------------------------------------------------------------------------------------------
 
 
 class TvltPixelPatchEmbeddings(nn.Module):
@@ -226,7 +212,7 @@ class TvltAudioPatchEmbeddings(nn.Module):
 
 
 class TvltPixelEmbeddings(nn.Module):
-    """Video patch tokens plus spatial (`pos_embed_v`), temporal (`temporal_embed`) and type (`type_embed_v`) tables."""
+    """Video patch tokens plus the spatial (`pos_embed_v`), temporal (`temporal_embed`) and type tables."""
 
     def __init__(self, config: TvltConfig):
         super().__init__()
@@ -248,7 +234,7 @@ class TvltPixelEmbeddings(nn.Module):
 
 
 class TvltAudioEmbeddings(nn.Module):
-    """Audio patch tokens plus frequency (`freq_embed`), time (`pos_embed_a`) and type (`type_embed_a`) tables."""
+    """Audio patch tokens plus the frequency (`freq_embed`), time (`pos_embed_a`) and type tables."""
 
     def __init__(self, config: TvltConfig):
         super().__init__()
@@ -268,11 +254,6 @@ class TvltAudioEmbeddings(nn.Module):
             self.pos_embed_a[:, :num_time_patches], self.num_freq_patches, dim=1
         )
         return embeddings + self.type_embed_a
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Transformer layer
-# ----------------------------------------------------------------------------------------------------------------------
 
 
 def _layer_sizes(config: TvltConfig, is_decoder: bool) -> tuple[int, int, int]:
@@ -296,7 +277,7 @@ def eager_attention_forward(
     dropout: float = 0.0,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Plain softmax attention; `query/key/value` are `[B, heads, L, head_dim]`, the output `[B, L, heads, head_dim]`."""
+    """Plain softmax attention; `query/key/value` `[B, heads, L, head_dim]` give `[B, L, heads, head_dim]`."""
     # in place: the [B, H, L, L] scores are the largest tensors of the forward (320 MB per layer at TVLT-base size)
     attn_weights = torch.matmul(query, key.transpose(2, 3)).mul_(scaling)  # [B, H, L, L]
     if attention_mask is not None:
@@ -399,7 +380,8 @@ class TvltIntermediate(nn.Module):
         super().__init__()
         hidden_size, _, intermediate_size = _layer_sizes(config, is_decoder)
         self.dense = nn.Linear(hidden_size, intermediate_size)
-        self.intermediate_act_fn = ACT2FN[config.hidden_act] if isinstance(config.hidden_act, str) else config.hidden_act
+        act = config.hidden_act
+        self.intermediate_act_fn = ACT2FN[act] if isinstance(act, str) else act
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.intermediate_act_fn(self.dense(hidden_states))
@@ -516,11 +498,6 @@ class TvltDecoder(nn.Module):
         return TvltDecoderOutput(logits=logits, hidden_states=all_hidden_states, attentions=all_attentions)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Heads
-# ----------------------------------------------------------------------------------------------------------------------
-
-
 class TvltPooler(nn.Module):
     """The original TVLT Pooler: dense + tanh on the first (CLS) token."""
 
@@ -572,7 +549,7 @@ class TvltClassifier(nn.Sequential):
 
     def __init__(self, config: TvltConfig):
         hidden_size = config.hidden_size
-        eps = config.classifier_layer_norm_eps if config.classifier_layer_norm_eps is not None else config.layer_norm_eps
+        eps = config.layer_norm_eps if config.classifier_layer_norm_eps is None else config.classifier_layer_norm_eps
         layers = [
             nn.Linear(hidden_size, hidden_size * 2),
             nn.LayerNorm(hidden_size * 2, eps=eps),
@@ -587,11 +564,6 @@ class TvltClassifier(nn.Sequential):
     def forward(self, sequence_output: torch.Tensor) -> torch.Tensor:
         hidden = sequence_output if self.uses_pooler else sequence_output[:, 0]
         return super().forward(hidden)  # [B, num_labels]
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Pre-trained model base
-# ----------------------------------------------------------------------------------------------------------------------
 
 
 # The top-level parameters of TvltForPreTraining besides the encoder (`tvlt`): what a classifier or a bare encoder
@@ -677,15 +649,11 @@ class TvltPreTrainedModel(PreTrainedModel):
             init.zeros_(module.decoder_pixel_pos_embed)
             init.zeros_(module.decoder_audio_pos_embed)
 
-    # -- adapters ----------------------------------------------------------------------------------------------------
-
     def enable_input_require_grads(self):
         """
         Make the outputs of both patch embeddings (video and audio) require gradients, so that adapters (e.g. LoRA)
-        on a frozen model train under reentrant gradient checkpointing.
-
-        transformers' version hooks `get_input_embeddings()`, which returns the (video, audio) pair here (4.40.2's API,
-        kept): it found no module to hook and backward failed with "element 0 of tensors does not require grad".
+        on a frozen model train under reentrant gradient checkpointing. (transformers' version hooks
+        `get_input_embeddings()`, which is the (video, audio) pair here.)
         """
 
         def make_output_require_grads(module, inputs, output):
@@ -705,8 +673,6 @@ class TvltPreTrainedModel(PreTrainedModel):
         self._require_grads_hooks = []
         if hasattr(self, "_require_grads_hook"):
             del self._require_grads_hook
-
-    # -- loading -----------------------------------------------------------------------------------------------------
 
     def _adjust_missing_and_unexpected_keys(self, *args, **kwargs):
         """
@@ -747,11 +713,6 @@ class TvltPreTrainedModel(PreTrainedModel):
         return set(missing_keys) - new_classifier, set(unexpected_keys) - dropped
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Base model
-# ----------------------------------------------------------------------------------------------------------------------
-
-
 def _check_input(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
@@ -767,14 +728,14 @@ class TvltModel(TvltPreTrainedModel):
         self.audio_embeddings = TvltAudioEmbeddings(config)
         self.encoder = TvltEncoder(config)
         self.cls_embedding = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
-        self.layernorm = None if config.use_mean_pooling else nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layernorm = (
+            None if config.use_mean_pooling else nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        )
         self.post_init()
 
     def get_input_embeddings(self):
         # 4.40.2 API: the two patch embeddings (video, audio)
         return self.pixel_embeddings.patch_embeddings, self.audio_embeddings.patch_embeddings
-
-    # -- input checks --------------------------------------------------------------------------------------------
 
     def _check_pixel_inputs(
         self,
@@ -855,8 +816,6 @@ class TvltModel(TvltPreTrainedModel):
             f"`{name}` must have shape {' or '.join(str(s) for s in shapes)}, got {tuple(noise.shape)}.",
         )
 
-    # -- masking ---------------------------------------------------------------------------------------------------
-
     def _mask_pixels(self, embeddings, pixel_mask, noise):
         batch_size, seq_len, _ = embeddings.shape
         if noise is None:
@@ -912,8 +871,6 @@ class TvltModel(TvltPreTrainedModel):
             return attention_mask[:, None, None, :].bool()  # [B, 1, 1, L], broadcast over queries
         return create_bidirectional_mask(self.config, embeddings, attention_mask)
 
-    # -- forward ---------------------------------------------------------------------------------------------------
-
     def forward(
         self,
         pixel_values: torch.FloatTensor | None = None,
@@ -938,8 +895,7 @@ class TvltModel(TvltPreTrainedModel):
             pixel_mask (`torch.FloatTensor` of shape `(B, T * patches_per_frame)`, *optional*):
                 1 for patches of real frames, 0 for padding frames.
             audio_mask (`torch.FloatTensor` of shape `(B, time_patches * frequency_patches)`, *optional*):
-                1 for real audio patches, 0 for padding. A mask given for one modality alone is honoured (4.40.2
-                ignored it unless both were given).
+                1 for real audio patches, 0 for padding. A mask given for one modality alone is honoured.
             mask_pixel (`bool`, *optional*, defaults to `False`):
                 Hide `config.pixel_mask_ratio` of the video patches from the encoder (MAE).
             mask_audio (`bool`, *optional*, defaults to `False`):
@@ -1005,11 +961,11 @@ class TvltModel(TvltPreTrainedModel):
 
         attention_mask = None
         if any(mask is not None for _, mask in modalities):
-            # The CLS token is always attendable (4.40.2 copied the first video patch's flag, which in a masked pass
-            # of a padded batch can be a padding patch), unless `cls_mask_from_first_audio_patch` asks for the
-            # original's rule.
+            # CLS is always attendable, unless `cls_mask_from_first_audio_patch` asks for the original's rule
             masks = [
-                mask.to(first.device, torch.float32) if mask is not None else first.new_ones(first.shape[:1] + e.shape[1:2], dtype=torch.float32)
+                first.new_ones(first.shape[:1] + e.shape[1:2], dtype=torch.float32)
+                if mask is None
+                else mask.to(first.device, torch.float32)
                 for e, mask in modalities
             ]
             if use_cls:
@@ -1062,11 +1018,6 @@ class TvltModel(TvltPreTrainedModel):
         )
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Pre-training (vision-audio matching + MAE)
-# ----------------------------------------------------------------------------------------------------------------------
-
-
 class TvltForPreTraining(TvltPreTrainedModel):
     """TVLT with its pre-training heads: vision-audio matching and the masked autoencoder (MAE) decoder."""
 
@@ -1091,7 +1042,9 @@ class TvltForPreTraining(TvltPreTrainedModel):
             self.pixel_mask_token = nn.Parameter(torch.zeros(1, 1, decoder_hidden_size))
             self.audio_mask_token = nn.Parameter(torch.zeros(1, 1, decoder_hidden_size))
             self.decoder = TvltDecoder(config)
-            self.decoder_pixel_pos_embed = nn.Parameter(torch.zeros(1, self.num_patches_per_image, decoder_hidden_size))
+            self.decoder_pixel_pos_embed = nn.Parameter(
+                torch.zeros(1, self.num_patches_per_image, decoder_hidden_size)
+            )
             self.decoder_temporal_embed = nn.Parameter(torch.zeros(1, config.num_frames, decoder_hidden_size))
             self.decoder_pixel_type_embed = nn.Parameter(torch.zeros(1, 1, decoder_hidden_size))
             self.decoder_audio_pos_embed = nn.Parameter(
@@ -1102,8 +1055,6 @@ class TvltForPreTraining(TvltPreTrainedModel):
             self.pixel_mae_head = TvltMAEHead(config, "pixel")
             self.audio_mae_head = TvltMAEHead(config, "audio")
         self.post_init()
-
-    # -- MAE steps -------------------------------------------------------------------------------------------------
 
     def patchify_pixel(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """`[B, T, C, H, W]` -> `[B, T * h * w, ph * pw * C]`, in the encoder's patch order."""
@@ -1165,7 +1116,7 @@ class TvltForPreTraining(TvltPreTrainedModel):
         return self.audio_mae_head(decoded.logits)  # [B, Na, pt * pf * C]
 
     def _check_matching_inputs(self, pixel_values, audio_values, labels, pixel_values_mixed, pixel_mask_mixed) -> None:
-        """Name the argument that is wrong (the encoder would blame `pixel_values`; BCE, an unnamed "Target size")."""
+        """Errors that name the argument (`pixel_values_mixed`, `labels`)."""
         if pixel_values_mixed is None:
             _check_input(pixel_mask_mixed is None, "`pixel_mask_mixed` was given without `pixel_values_mixed`.")
             video_name, video = "pixel_values", pixel_values
@@ -1186,8 +1137,6 @@ class TvltForPreTraining(TvltPreTrainedModel):
                 f"Matching `labels` must hold one 0/1 target per pair, shape ({batch_size},) or ({batch_size}, 1) for "
                 f"the batch of {batch_size} in `{video_name}` and `audio_values`; got shape {tuple(labels.shape)}.",
             )
-
-    # -- forward ---------------------------------------------------------------------------------------------------
 
     def forward(
         self,
@@ -1211,14 +1160,14 @@ class TvltForPreTraining(TvltPreTrainedModel):
                 As for [`TvltModel`]. Either modality may be absent; matching needs both.
             labels (`torch.FloatTensor` of shape `(B,)` or `(B, 1)`, *optional*):
                 Matching targets (1 = the video belongs to the audio, 0 = it does not). Without labels the matching
-                logits are returned and no matching loss is computed (4.40.2 raised), e.g. to score or rank pairs.
+                logits are returned and no matching loss is computed, e.g. to score or rank pairs.
             pixel_values_mixed (`torch.FloatTensor`, *optional*):
                 Video for the matching pass (a mix of matching and non-matching videos); defaults to `pixel_values`.
             pixel_mask_mixed (`torch.FloatTensor`, *optional*):
                 Padding mask of `pixel_values_mixed`.
             reconstruct (`bool`, *optional*):
-                Run the MAE pass (masking, decoder, reconstruction loss). `None` keeps 4.40.2's behaviour: only in
-                training mode. `True` also runs it in eval mode (e.g. to visualise reconstructions).
+                Run the MAE pass (masking, decoder, reconstruction loss). `None`: only in training mode (4.40.2's
+                behaviour); `True` also in eval mode (e.g. to visualise reconstructions).
             pixel_noise, audio_noise (`torch.FloatTensor`, *optional*):
                 Masking noise for the MAE pass, see [`TvltModel.forward`]; for reproducible masks.
             output_attentions, output_hidden_states, return_dict:
@@ -1314,11 +1263,6 @@ class TvltForPreTraining(TvltPreTrainedModel):
         )
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Audio-visual classification
-# ----------------------------------------------------------------------------------------------------------------------
-
-
 class TvltForAudioVisualClassification(TvltPreTrainedModel):
     """TVLT with a classification/regression MLP on the CLS token (e.g. CMU-MOSEI sentiment and emotion)."""
 
@@ -1340,7 +1284,6 @@ class TvltForAudioVisualClassification(TvltPreTrainedModel):
         labels = labels.to(logits.device)
         batch_size, num_labels = logits.shape
         if problem_type == "regression":
-            # 4.40.2 fed (B, 1) logits and (B,) labels to MSELoss, which broadcasts to (B, B): compare per sample
             expected = [(batch_size, num_labels)] + ([(batch_size,)] if num_labels == 1 else [])
             if tuple(labels.shape) not in expected:
                 raise ValueError(
@@ -1398,7 +1341,6 @@ class TvltForAudioVisualClassification(TvltPreTrainedModel):
         loss = self._loss(logits, labels) if labels is not None else None
 
         if not return_dict:
-            # 4.40.2 sliced `outputs[4:]` here, returning label masks instead of hidden states and attentions
             extras = tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
             output = (logits,) + extras
             return ((loss,) + output) if loss is not None else output
@@ -1406,8 +1348,6 @@ class TvltForAudioVisualClassification(TvltPreTrainedModel):
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
 
-
-# ---- Hub remote code (see remote_code_tvlt.py) -----------------------------------------------------------------------
 
 # Saving a model writes config.json through TvltConfig.save_pretrained, which adds every other Auto class to auto_map
 TvltModel.register_for_auto_class("AutoModel")
