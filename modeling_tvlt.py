@@ -256,17 +256,6 @@ class TvltAudioEmbeddings(nn.Module):
         return embeddings + self.type_embed_a
 
 
-def _layer_sizes(config: TvltConfig, is_decoder: bool) -> tuple[int, int, int]:
-    """(width, heads, feed-forward width) of an encoder or MAE-decoder layer.
-
-    Decoder layers read their sizes from the `decoder_*` fields instead of a deep copy of the config (4.40.2's way),
-    so that the attention implementation chosen later on the model's config reaches them too.
-    """
-    if is_decoder:
-        return config.decoder_hidden_size, config.decoder_num_attention_heads, config.decoder_intermediate_size
-    return config.hidden_size, config.num_attention_heads, config.intermediate_size
-
-
 def eager_attention_forward(
     module: nn.Module,
     query: torch.Tensor,
@@ -291,12 +280,11 @@ def eager_attention_forward(
 class TvltSelfAttention(nn.Module):
     """Multi-head self-attention, dispatched through the transformers attention interface."""
 
-    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+    def __init__(self, config: TvltConfig, hidden_size: int, num_attention_heads: int):
         super().__init__()
-        hidden_size, num_heads, _ = _layer_sizes(config, is_decoder)
         self.config = config
-        self.num_attention_heads = num_heads
-        self.attention_head_size = hidden_size // num_heads
+        self.num_attention_heads = num_attention_heads
+        self.attention_head_size = hidden_size // num_attention_heads
         self.all_head_size = hidden_size
         self.scaling = self.attention_head_size**-0.5
         self.dropout_prob = config.attention_probs_dropout_prob
@@ -347,9 +335,8 @@ class TvltSelfAttention(nn.Module):
 class TvltSelfOutput(nn.Module):
     """Attention output projection (the residual is added in [`TvltLayer`], pre-norm style)."""
 
-    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+    def __init__(self, config: TvltConfig, hidden_size: int):
         super().__init__()
-        hidden_size, _, _ = _layer_sizes(config, is_decoder)
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -358,10 +345,10 @@ class TvltSelfOutput(nn.Module):
 
 
 class TvltAttention(nn.Module):
-    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+    def __init__(self, config: TvltConfig, hidden_size: int, num_attention_heads: int):
         super().__init__()
-        self.attention = TvltSelfAttention(config, is_decoder)
-        self.output = TvltSelfOutput(config, is_decoder)
+        self.attention = TvltSelfAttention(config, hidden_size, num_attention_heads)
+        self.output = TvltSelfOutput(config, hidden_size)
 
     def forward(
         self,
@@ -376,9 +363,8 @@ class TvltAttention(nn.Module):
 class TvltIntermediate(nn.Module):
     """First half of the MLP (the names `intermediate`/`output` are 4.40.2's parameter names)."""
 
-    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+    def __init__(self, config: TvltConfig, hidden_size: int, intermediate_size: int):
         super().__init__()
-        hidden_size, _, intermediate_size = _layer_sizes(config, is_decoder)
         self.dense = nn.Linear(hidden_size, intermediate_size)
         act = config.hidden_act
         self.intermediate_act_fn = ACT2FN[act] if isinstance(act, str) else act
@@ -390,9 +376,8 @@ class TvltIntermediate(nn.Module):
 class TvltOutput(nn.Module):
     """Second half of the MLP, with the residual connection."""
 
-    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+    def __init__(self, config: TvltConfig, hidden_size: int, intermediate_size: int):
         super().__init__()
-        hidden_size, _, intermediate_size = _layer_sizes(config, is_decoder)
         self.dense = nn.Linear(intermediate_size, hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -401,14 +386,17 @@ class TvltOutput(nn.Module):
 
 
 class TvltLayer(GradientCheckpointingLayer):
-    """Pre-norm transformer block (timm's `Block`): `x + attn(ln(x))`, then `x + mlp(ln(x))`."""
+    """
+    Pre-norm transformer block (timm's `Block`): `x + attn(ln(x))`, then `x + mlp(ln(x))`. The sizes are the
+    encoder's or the MAE decoder's (`config.decoder_*`), passed as timm and MAE do; every other setting, the attention
+    implementation included, is read from the model's `config`, so `set_attn_implementation` reaches both.
+    """
 
-    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+    def __init__(self, config: TvltConfig, hidden_size: int, num_attention_heads: int, intermediate_size: int):
         super().__init__()
-        hidden_size, _, _ = _layer_sizes(config, is_decoder)
-        self.attention = TvltAttention(config, is_decoder)
-        self.intermediate = TvltIntermediate(config, is_decoder)
-        self.output = TvltOutput(config, is_decoder)
+        self.attention = TvltAttention(config, hidden_size, num_attention_heads)
+        self.intermediate = TvltIntermediate(config, hidden_size, intermediate_size)
+        self.output = TvltOutput(config, hidden_size, intermediate_size)
         self.layernorm_before = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
         self.layernorm_after = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
 
@@ -452,7 +440,8 @@ class TvltEncoder(nn.Module):
     def __init__(self, config: TvltConfig):
         super().__init__()
         self.config = config
-        self.layer = nn.ModuleList([TvltLayer(config) for _ in range(config.num_hidden_layers)])
+        sizes = (config.hidden_size, config.num_attention_heads, config.intermediate_size)
+        self.layer = nn.ModuleList([TvltLayer(config, *sizes) for _ in range(config.num_hidden_layers)])
         self.gradient_checkpointing = False
 
     def forward(
@@ -473,8 +462,9 @@ class TvltDecoder(nn.Module):
 
     def __init__(self, config: TvltConfig):
         super().__init__()
+        sizes = (config.decoder_hidden_size, config.decoder_num_attention_heads, config.decoder_intermediate_size)
         self.decoder_layers = nn.ModuleList(
-            [TvltLayer(config, is_decoder=True) for _ in range(config.decoder_num_hidden_layers)]
+            [TvltLayer(config, *sizes) for _ in range(config.decoder_num_hidden_layers)]
         )
         self.layernorm = nn.LayerNorm(config.decoder_hidden_size, eps=config.layer_norm_eps)
         self.gradient_checkpointing = False

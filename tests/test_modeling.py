@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForPreTraining
 
 from tvlt import TvltConfig, TvltForAudioVisualClassification, TvltForPreTraining, TvltModel
-from tvlt.modeling_tvlt import TvltLayer, random_masking
+from tvlt import modeling_tvlt
+from tvlt.modeling_tvlt import TvltLayer, TvltSelfAttention, eager_attention_forward, random_masking
 
 
 HEADS = [TvltModel, TvltForPreTraining, TvltForAudioVisualClassification]
@@ -271,6 +272,32 @@ def test_attention_implementation_reaches_the_decoder():
     for module in model.modules():
         if hasattr(module, "is_causal"):
             assert module.config._attn_implementation == "eager"
+
+
+def test_the_decoder_runs_the_attention_set_after_construction(monkeypatch):
+    """Behaviour as well as config: after `set_attn_implementation`, the MAE decoder's layers run the chosen attention,
+    both ways. A decoder built from a copy of the config (4.40.2, vit_mae) keeps the implementation it was built
+    with."""
+    calls = []
+
+    def counting_eager(module, *args, **kwargs):
+        calls.append(module)
+        return eager_attention_forward(module, *args, **kwargs)
+
+    monkeypatch.setattr(modeling_tvlt, "eager_attention_forward", counting_eager)
+    model = TvltForPreTraining(tiny_config()).eval()
+    decoder_attention = [m for m in model.decoder.modules() if isinstance(m, TvltSelfAttention)]
+
+    def decoder_eager_calls(implementation):
+        model.set_attn_implementation(implementation)
+        calls.clear()
+        with torch.no_grad():
+            model(**tiny_inputs(model.config), reconstruct=True)
+        return sum(any(module is m for m in decoder_attention) for module in calls)
+
+    assert decoder_eager_calls("sdpa") == 0
+    assert decoder_eager_calls("eager") == 2 * len(decoder_attention)  # the video and the audio decoding
+    assert decoder_eager_calls("sdpa") == 0
 
 
 def test_padding_is_ignored_by_every_backend():
