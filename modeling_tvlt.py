@@ -167,6 +167,23 @@ def random_masking(
     return kept, attention_mask, label_masks, ids_restore
 
 
+def add_position_embeddings(
+    tokens: torch.Tensor, within_step: torch.Tensor, per_step: torch.Tensor, type_embedding: torch.Tensor
+) -> torch.Tensor:
+    """
+    Add a modality's position and type embeddings to its step-major tokens `[B, steps * n, D]`: `within_step`
+    `[1, n, D]` is repeated over the steps, the first `steps` rows of `per_step` `[1, >= steps, D]` each over the `n`
+    tokens of their step. Video: steps are frames, `within_step` the spatial table, `per_step` the temporal one.
+    Audio: steps are time patches, `within_step` the frequency table, `per_step` the time one. Used by the encoder's
+    embeddings and by the MAE decoder with its own tables.
+    """
+    tokens_per_step = within_step.shape[1]
+    num_steps = tokens.shape[1] // tokens_per_step
+    tokens = tokens + within_step.repeat(1, num_steps, 1)
+    tokens = tokens + torch.repeat_interleave(per_step[:, :num_steps], tokens_per_step, dim=1)
+    return tokens + type_embedding
+
+
 class TvltPixelPatchEmbeddings(nn.Module):
     """Turns `pixel_values` `[B, T, C, H, W]` into patch tokens `[B, T * patches_per_frame, hidden_size]`."""
 
@@ -224,13 +241,8 @@ class TvltPixelEmbeddings(nn.Module):
         self.config = config
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        num_frames = pixel_values.shape[1]
         embeddings = self.patch_embeddings(pixel_values)  # [B, T*P, D]
-        embeddings = embeddings + self.pos_embed_v.repeat(1, num_frames, 1)
-        embeddings = embeddings + torch.repeat_interleave(
-            self.temporal_embed[:, :num_frames], self.num_patches_per_image, dim=1
-        )
-        return embeddings + self.type_embed_v
+        return add_position_embeddings(embeddings, self.pos_embed_v, self.temporal_embed, self.type_embed_v)
 
 
 class TvltAudioEmbeddings(nn.Module):
@@ -248,12 +260,7 @@ class TvltAudioEmbeddings(nn.Module):
 
     def forward(self, audio_values: torch.Tensor) -> torch.Tensor:
         embeddings = self.patch_embeddings(audio_values)  # [B, Na, D]
-        num_time_patches = embeddings.shape[1] // self.num_freq_patches
-        embeddings = embeddings + self.freq_embed.repeat(1, num_time_patches, 1)
-        embeddings = embeddings + torch.repeat_interleave(
-            self.pos_embed_a[:, :num_time_patches], self.num_freq_patches, dim=1
-        )
-        return embeddings + self.type_embed_a
+        return add_position_embeddings(embeddings, self.freq_embed, self.pos_embed_a, self.type_embed_a)
 
 
 def eager_attention_forward(
@@ -1085,23 +1092,16 @@ class TvltForPreTraining(TvltPreTrainedModel):
     def _decode_pixels(self, pixel_sequence_output, ids_restore, num_frames, output_attentions, output_hidden_states):
         hidden = self.encoder_to_decoder(pixel_sequence_output)  # [B, Lv_kept, d]
         hidden = self.concatenate_mask(self.pixel_mask_token, hidden, ids_restore)  # [B, Nv, d]
-        hidden = hidden + self.decoder_pixel_pos_embed.repeat(1, num_frames, 1)
-        hidden = hidden + torch.repeat_interleave(
-            self.decoder_temporal_embed[:, :num_frames], self.num_patches_per_image, dim=1
-        )
-        hidden = hidden + self.decoder_pixel_type_embed
+        tables = (self.decoder_pixel_pos_embed, self.decoder_temporal_embed, self.decoder_pixel_type_embed)
+        hidden = add_position_embeddings(hidden, *tables)
         decoded = self.decoder(hidden, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         return self.pixel_mae_head(decoded.logits)  # [B, Nv, ph * pw * C]
 
     def _decode_audio(self, audio_sequence_output, ids_restore, output_attentions, output_hidden_states):
         hidden = self.encoder_to_decoder(audio_sequence_output)  # [B, La_kept, d]
         hidden = self.concatenate_mask(self.audio_mask_token, hidden, ids_restore)  # [B, Na, d]
-        num_time_patches = hidden.shape[1] // self.num_freq_patches
-        hidden = hidden + self.decoder_freq_embed.repeat(1, num_time_patches, 1)
-        hidden = hidden + torch.repeat_interleave(
-            self.decoder_audio_pos_embed[:, :num_time_patches], self.num_freq_patches, dim=1
-        )
-        hidden = hidden + self.decoder_audio_type_embed
+        tables = (self.decoder_freq_embed, self.decoder_audio_pos_embed, self.decoder_audio_type_embed)
+        hidden = add_position_embeddings(hidden, *tables)
         decoded = self.decoder(hidden, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         return self.audio_mae_head(decoded.logits)  # [B, Na, pt * pf * C]
 
