@@ -610,22 +610,16 @@ class TvltPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """
-        Define every parameter. Uses `transformers.initialization`, whose functions skip tensors that were loaded from
-        a checkpoint, so a missing tensor gets a value and a loaded one is never re-randomised (5.x builds models
-        on the meta device, where `torch.zeros` in `__init__` leaves no value behind).
-
-        Linear/conv weights ~ N(0, initializer_range) with zero bias and unit layer norms, as 4.40.2. The learned tables
-        follow the original TVLT recipe: CLS/type/temporal/frequency embeddings and mask tokens ~ N(0,
-        initializer_range), spatial and time position tables zero (4.40.2 left all of them at zero).
+        Linear/conv weights ~ N(0, initializer_range) with zero biases and unit layer norms (the base class's rules).
+        The learned tables follow the original TVLT recipe: CLS, type, temporal and frequency embeddings and mask
+        tokens ~ N(0, initializer_range), spatial and time position tables zero. Every tensor gets its value here:
+        5.x builds models on the meta device, where `torch.zeros` in `__init__` leaves nothing behind, and the
+        `transformers.initialization` functions skip tensors loaded from a checkpoint.
         """
+        super()._init_weights(module)
         std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
-            init.normal_(module.weight, mean=0.0, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
+        if not std and isinstance(module, (nn.Linear, nn.Conv2d)):
+            init.zeros_(module.weight)  # N(0, 0), as 4.40.2; the base class reads initializer_range=0 as 0.02
         elif isinstance(module, TvltPixelEmbeddings):
             init.normal_(module.type_embed_v, std=std)
             init.normal_(module.temporal_embed, std=std)
