@@ -644,20 +644,22 @@ def _check_encoder_inputs(
         raise ValueError("`audio_mask` was given without `audio_values`.")
     if pixel_values is not None:
         _check_video(config, pixel_values, pixel_mask)
-        batch_size, num_frames = pixel_values.shape[:2]
-        _check_noise(pixel_noise, "pixel_noise", [(batch_size, num_frames * config.num_patches_per_image)])
     if audio_values is not None:
         _check_audio(config, audio_values, audio_mask)
-        batch_size, num_time = audio_values.shape[0], audio_values.shape[2] // config.audio_patch_size[0]
-        shapes = [(batch_size, num_time * config.num_freq_patches)]
-        if config.audio_mask_type == "frame-level":
-            shapes.append((batch_size, num_time))
-        _check_noise(audio_noise, "audio_noise", shapes)
     if pixel_values is not None and audio_values is not None and pixel_values.shape[0] != audio_values.shape[0]:
         raise ValueError(
             f"`pixel_values` (batch {pixel_values.shape[0]}) and `audio_values` (batch {audio_values.shape[0]}) "
             "must have the same batch size."
         )
+    if pixel_values is not None:
+        batch_size, num_frames = pixel_values.shape[:2]
+        _check_noise(pixel_noise, "pixel_noise", [(batch_size, num_frames * config.num_patches_per_image)])
+    if audio_values is not None:
+        batch_size, num_time = audio_values.shape[0], audio_values.shape[2] // config.audio_patch_size[0]
+        shapes = [(batch_size, num_time * config.num_freq_patches)]
+        if config.audio_mask_type == "frame-level":
+            shapes.append((batch_size, num_time))
+        _check_noise(audio_noise, "audio_noise", shapes)
 
 
 def _check_pretraining_inputs(

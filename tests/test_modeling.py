@@ -219,6 +219,17 @@ def test_explicit_noise_gives_deterministic_masks():
         model(**inputs, reconstruct=True, audio_noise=torch.rand(2, config.max_audio_time_patches))
 
 
+def test_a_noise_is_checked_after_the_inputs_and_only_when_used():
+    config = tiny_config()
+    inputs = tiny_inputs(config)
+    model = TvltModel(config).eval()
+    bad_noise = torch.rand(2, 3)
+    with pytest.raises(ValueError, match="same batch size"):  # the inputs' error comes first, as in earlier releases
+        model(inputs["pixel_values"][:1], inputs["audio_values"], mask_pixel=True, pixel_noise=bad_noise)
+    with torch.no_grad():
+        model(**inputs, pixel_noise=bad_noise, audio_noise=bad_noise)  # no masking: the noises are not used
+
+
 def test_frame_level_noise_may_be_given_per_time_step():
     config = tiny_config(audio_mask_ratio=0.5)
     model = TvltModel(config).eval()
