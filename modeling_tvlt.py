@@ -885,9 +885,10 @@ class TvltPreTrainedModel(PreTrainedModel):
         if return_dict if return_dict is not None else self.config.return_dict:
             return output
         names = [field.name for field in dataclasses.fields(output)]
-        names = names[int(names[0] == "loss" and output.loss is None) : names.index("hidden_states")]
-        extras = tuple(v for v in (output.hidden_states, output.attentions) if v is not None)
-        return tuple(getattr(output, name) for name in names) + extras
+        values = tuple(getattr(output, name) for name in names[: names.index("hidden_states")])
+        if names[0] == "loss" and output.loss is None:
+            values = values[1:]
+        return values + tuple(v for v in (output.hidden_states, output.attentions) if v is not None)
 
 
 class TvltModel(TvltPreTrainedModel):
