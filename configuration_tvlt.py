@@ -11,8 +11,7 @@ from transformers import PretrainedConfig
 from .remote_code_tvlt import set_model_remote_code_entries
 
 
-# transformers 4.40.2 accepted "patch_level" (typo) in validation but only implemented "patch-level", so a config
-# saved with the accepted spelling could never run. Both spellings now mean patch-level masking.
+# "patch_level" is the spelling 4.40.2's validation accepted: it means patch-level masking too
 _AUDIO_MASK_TYPE_ALIASES = {"frame-level": "frame-level", "patch-level": "patch-level", "patch_level": "patch-level"}
 _LOSS_TYPES = ("classification", "regression")
 
@@ -71,7 +70,7 @@ class TvltConfig(PretrainedConfig):
         qkv_bias (`bool`, *optional*, defaults to `True`):
             Whether query, key and value projections have a bias.
         use_mean_pooling (`bool`, *optional*, defaults to `False`):
-            Kept from 4.40.2: when `True`, [`TvltModel`] has no final layer norm (4.40.2 never pooled either).
+            When `True`, [`TvltModel`] has no final layer norm (the name is 4.40.2's: there is no pooling).
         decoder_num_attention_heads (`int`, *optional*, defaults to 16):
             Number of attention heads in each MAE decoder layer.
         decoder_hidden_size (`int`, *optional*, defaults to 512):
@@ -108,8 +107,7 @@ class TvltConfig(PretrainedConfig):
             Give the CLS token the padding flag of the first audio patch (in `audio_mask`) whenever video and audio are
             both given, as the original research code did: when a clip starts with silence (its first patch all -1 in
             the original preprocessing), CLS is hidden from the other tokens' attention. `tvlt convert` sets it for
-            original checkpoints. `False` keeps CLS always attendable (this package's fix of 4.40.2, which copied
-            the first video patch's flag).
+            original checkpoints. `False` keeps CLS always attendable.
 
     Example:
 
@@ -127,8 +125,8 @@ class TvltConfig(PretrainedConfig):
         image_size=224,
         spectrogram_length=2048,
         frequency_length=128,
-        image_patch_size=[16, 16],
-        audio_patch_size=[16, 16],
+        image_patch_size=(16, 16),
+        audio_patch_size=(16, 16),
         num_image_channels=3,
         num_audio_channels=1,
         num_frames=8,
@@ -160,9 +158,7 @@ class TvltConfig(PretrainedConfig):
         **kwargs,
     ):
         if audio_mask_type not in _AUDIO_MASK_TYPE_ALIASES:
-            raise ValueError(
-                f"`audio_mask_type` must be 'frame-level' or 'patch-level', got {audio_mask_type!r}."
-            )
+            raise ValueError(f"`audio_mask_type` must be 'frame-level' or 'patch-level', got {audio_mask_type!r}.")
         if loss_type not in _LOSS_TYPES:
             raise ValueError(f"`loss_type` must be one of {_LOSS_TYPES}, got {loss_type!r}.")
         image_patch_size = _as_pair(image_patch_size, "image_patch_size")
@@ -286,8 +282,6 @@ class TvltConfig(PretrainedConfig):
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
 
-# ---- the model config saved beside a processor config ---------------------------------------------------------------
-
 # `from_pretrained` options that locate files: the processors pass them on to find `config.json` beside their own
 _LOCATING_OPTIONS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision", "subfolder")
 
@@ -334,8 +328,7 @@ def processor_fit_message(source, changes: list[str]) -> str:
     )
 
 
-# ---- Hub remote code (see remote_code_tvlt.py) -----------------------------------------------------------------------
-
+# Hub remote code (see remote_code_tvlt.py)
 TvltConfig.register_for_auto_class("AutoConfig")
 
 

@@ -6,20 +6,19 @@ One transformer over video patches and audio-spectrogram patches. Parameter name
 transformers 4.40.2's TVLT, so its checkpoints load unchanged; the differences (bug fixes and options) are listed in
 the project README.
 
-Token order inside the encoder is `[CLS, video patches, audio patches]` (4.40.2's). Video patches are frame-major,
-row-major inside a frame; audio patches are time-major with `frequency_length // audio_patch_size[1]` frequency
-patches per time step.
+Token order inside the encoder is `[CLS, video patches, audio patches]`. Video patches are frame-major, row-major
+inside a frame; audio patches are time-major with `frequency_length // audio_patch_size[1]` frequency patches per
+time step.
 """
 
+import dataclasses
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
@@ -35,12 +34,7 @@ from .configuration_tvlt import TvltConfig
 logger = logging.get_logger(__name__)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Outputs
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
+@dataclasses.dataclass
 class TvltModelOutput(ModelOutput):
     """
     Output of [`TvltModel`]. `B` is the batch size, `Lv`/`La` the numbers of video/audio tokens the encoder saw
@@ -81,7 +75,7 @@ class TvltModelOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
-@dataclass
+@dataclasses.dataclass
 class TvltDecoderOutput(ModelOutput):
     """
     Output of [`TvltDecoder`].
@@ -100,10 +94,11 @@ class TvltDecoderOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
-@dataclass
+@dataclasses.dataclass
 class TvltForPreTrainingOutput(ModelOutput):
     """
-    Output of [`TvltForPreTraining`]. `Nv`/`Na` are the numbers of video/audio patches.
+    Output of [`TvltForPreTraining`]. `Nv`/`Na` are the numbers of video/audio patches, `(ph, pw)` is
+    `image_patch_size` and `(pt, pf)` is `audio_patch_size`.
 
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*):
@@ -112,9 +107,10 @@ class TvltForPreTrainingOutput(ModelOutput):
         matching_logits (`torch.FloatTensor` of shape `(B, 1)`):
             Vision-audio matching logits (apply a sigmoid for a match probability); `None` without the matching
             head or without both modalities.
-        pixel_logits (`torch.FloatTensor` of shape `(B, Nv, image_patch_size[0] * image_patch_size[1] * num_image_channels)`):
-            MAE reconstruction of every video patch (pixel values, in the layout of [`TvltForPreTraining.patchify_pixel`]).
-        audio_logits (`torch.FloatTensor` of shape `(B, Na, audio_patch_size[0] * audio_patch_size[1] * num_audio_channels)`):
+        pixel_logits (`torch.FloatTensor` of shape `(B, Nv, ph * pw * num_image_channels)`):
+            MAE reconstruction of every video patch (pixel values, laid out as by
+            [`TvltForPreTraining.patchify_pixel`]).
+        audio_logits (`torch.FloatTensor` of shape `(B, Na, pt * pf * num_audio_channels)`):
             MAE reconstruction of every audio patch.
         hidden_states (`tuple(torch.FloatTensor)`, *optional*):
             Encoder hidden states of the last encoder pass (the MAE pass when it ran, else the matching pass).
@@ -134,11 +130,6 @@ class TvltForPreTrainingOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
     pixel_label_masks: torch.FloatTensor | None = None
     audio_label_masks: torch.FloatTensor | None = None
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# MAE masking
-# ----------------------------------------------------------------------------------------------------------------------
 
 
 def random_masking(
@@ -176,9 +167,21 @@ def random_masking(
     return kept, attention_mask, label_masks, ids_restore
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Embeddings
-# ----------------------------------------------------------------------------------------------------------------------
+def add_position_embeddings(
+    tokens: torch.Tensor, within_step: torch.Tensor, per_step: torch.Tensor, type_embedding: torch.Tensor
+) -> torch.Tensor:
+    """
+    Add a modality's position and type embeddings to its step-major tokens `[B, steps * n, D]`: `within_step`
+    `[1, n, D]` is repeated over the steps, the first `steps` rows of `per_step` `[1, >= steps, D]` each over the `n`
+    tokens of their step. Video: steps are frames, `within_step` the spatial table, `per_step` the temporal one.
+    Audio: steps are time patches, `within_step` the frequency table, `per_step` the time one. Used by the encoder's
+    embeddings and by the MAE decoder with its own tables.
+    """
+    tokens_per_step = within_step.shape[1]
+    num_steps = tokens.shape[1] // tokens_per_step
+    tokens = tokens + within_step.repeat(1, num_steps, 1)
+    tokens = tokens + torch.repeat_interleave(per_step[:, :num_steps], tokens_per_step, dim=1)
+    return tokens + type_embedding
 
 
 class TvltPixelPatchEmbeddings(nn.Module):
@@ -226,7 +229,7 @@ class TvltAudioPatchEmbeddings(nn.Module):
 
 
 class TvltPixelEmbeddings(nn.Module):
-    """Video patch tokens plus spatial (`pos_embed_v`), temporal (`temporal_embed`) and type (`type_embed_v`) tables."""
+    """Video patch tokens plus the spatial (`pos_embed_v`), temporal (`temporal_embed`) and type tables."""
 
     def __init__(self, config: TvltConfig):
         super().__init__()
@@ -235,20 +238,14 @@ class TvltPixelEmbeddings(nn.Module):
         self.type_embed_v = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
         self.temporal_embed = nn.Parameter(torch.zeros(1, config.num_frames, config.hidden_size))
         self.pos_embed_v = nn.Parameter(torch.zeros(1, self.num_patches_per_image, config.hidden_size))
-        self.config = config
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        num_frames = pixel_values.shape[1]
         embeddings = self.patch_embeddings(pixel_values)  # [B, T*P, D]
-        embeddings = embeddings + self.pos_embed_v.repeat(1, num_frames, 1)
-        embeddings = embeddings + torch.repeat_interleave(
-            self.temporal_embed[:, :num_frames], self.num_patches_per_image, dim=1
-        )
-        return embeddings + self.type_embed_v
+        return add_position_embeddings(embeddings, self.pos_embed_v, self.temporal_embed, self.type_embed_v)
 
 
 class TvltAudioEmbeddings(nn.Module):
-    """Audio patch tokens plus frequency (`freq_embed`), time (`pos_embed_a`) and type (`type_embed_a`) tables."""
+    """Audio patch tokens plus the frequency (`freq_embed`), time (`pos_embed_a`) and type tables."""
 
     def __init__(self, config: TvltConfig):
         super().__init__()
@@ -258,32 +255,10 @@ class TvltAudioEmbeddings(nn.Module):
         self.type_embed_a = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
         self.pos_embed_a = nn.Parameter(torch.zeros(1, config.max_audio_time_patches, config.hidden_size))
         self.freq_embed = nn.Parameter(torch.zeros(1, self.num_freq_patches, config.hidden_size))
-        self.config = config
 
     def forward(self, audio_values: torch.Tensor) -> torch.Tensor:
         embeddings = self.patch_embeddings(audio_values)  # [B, Na, D]
-        num_time_patches = embeddings.shape[1] // self.num_freq_patches
-        embeddings = embeddings + self.freq_embed.repeat(1, num_time_patches, 1)
-        embeddings = embeddings + torch.repeat_interleave(
-            self.pos_embed_a[:, :num_time_patches], self.num_freq_patches, dim=1
-        )
-        return embeddings + self.type_embed_a
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Transformer layer
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def _layer_sizes(config: TvltConfig, is_decoder: bool) -> tuple[int, int, int]:
-    """(width, heads, feed-forward width) of an encoder or MAE-decoder layer.
-
-    Decoder layers read their sizes from the `decoder_*` fields instead of a deep copy of the config (4.40.2's way),
-    so that the attention implementation chosen later on the model's config reaches them too.
-    """
-    if is_decoder:
-        return config.decoder_hidden_size, config.decoder_num_attention_heads, config.decoder_intermediate_size
-    return config.hidden_size, config.num_attention_heads, config.intermediate_size
+        return add_position_embeddings(embeddings, self.freq_embed, self.pos_embed_a, self.type_embed_a)
 
 
 def eager_attention_forward(
@@ -296,7 +271,7 @@ def eager_attention_forward(
     dropout: float = 0.0,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Plain softmax attention; `query/key/value` are `[B, heads, L, head_dim]`, the output `[B, L, heads, head_dim]`."""
+    """Plain softmax attention; `query/key/value` `[B, heads, L, head_dim]` give `[B, L, heads, head_dim]`."""
     # in place: the [B, H, L, L] scores are the largest tensors of the forward (320 MB per layer at TVLT-base size)
     attn_weights = torch.matmul(query, key.transpose(2, 3)).mul_(scaling)  # [B, H, L, L]
     if attention_mask is not None:
@@ -310,12 +285,11 @@ def eager_attention_forward(
 class TvltSelfAttention(nn.Module):
     """Multi-head self-attention, dispatched through the transformers attention interface."""
 
-    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+    def __init__(self, config: TvltConfig, hidden_size: int, num_attention_heads: int):
         super().__init__()
-        hidden_size, num_heads, _ = _layer_sizes(config, is_decoder)
         self.config = config
-        self.num_attention_heads = num_heads
-        self.attention_head_size = hidden_size // num_heads
+        self.num_attention_heads = num_attention_heads
+        self.attention_head_size = hidden_size // num_attention_heads
         self.all_head_size = hidden_size
         self.scaling = self.attention_head_size**-0.5
         self.dropout_prob = config.attention_probs_dropout_prob
@@ -366,9 +340,8 @@ class TvltSelfAttention(nn.Module):
 class TvltSelfOutput(nn.Module):
     """Attention output projection (the residual is added in [`TvltLayer`], pre-norm style)."""
 
-    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+    def __init__(self, config: TvltConfig, hidden_size: int):
         super().__init__()
-        hidden_size, _, _ = _layer_sizes(config, is_decoder)
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -377,10 +350,10 @@ class TvltSelfOutput(nn.Module):
 
 
 class TvltAttention(nn.Module):
-    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+    def __init__(self, config: TvltConfig, hidden_size: int, num_attention_heads: int):
         super().__init__()
-        self.attention = TvltSelfAttention(config, is_decoder)
-        self.output = TvltSelfOutput(config, is_decoder)
+        self.attention = TvltSelfAttention(config, hidden_size, num_attention_heads)
+        self.output = TvltSelfOutput(config, hidden_size)
 
     def forward(
         self,
@@ -395,11 +368,11 @@ class TvltAttention(nn.Module):
 class TvltIntermediate(nn.Module):
     """First half of the MLP (the names `intermediate`/`output` are 4.40.2's parameter names)."""
 
-    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+    def __init__(self, config: TvltConfig, hidden_size: int, intermediate_size: int):
         super().__init__()
-        hidden_size, _, intermediate_size = _layer_sizes(config, is_decoder)
         self.dense = nn.Linear(hidden_size, intermediate_size)
-        self.intermediate_act_fn = ACT2FN[config.hidden_act] if isinstance(config.hidden_act, str) else config.hidden_act
+        act = config.hidden_act
+        self.intermediate_act_fn = ACT2FN[act] if isinstance(act, str) else act
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.intermediate_act_fn(self.dense(hidden_states))
@@ -408,9 +381,8 @@ class TvltIntermediate(nn.Module):
 class TvltOutput(nn.Module):
     """Second half of the MLP, with the residual connection."""
 
-    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+    def __init__(self, config: TvltConfig, hidden_size: int, intermediate_size: int):
         super().__init__()
-        hidden_size, _, intermediate_size = _layer_sizes(config, is_decoder)
         self.dense = nn.Linear(intermediate_size, hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -419,14 +391,17 @@ class TvltOutput(nn.Module):
 
 
 class TvltLayer(GradientCheckpointingLayer):
-    """Pre-norm transformer block (timm's `Block`): `x + attn(ln(x))`, then `x + mlp(ln(x))`."""
+    """
+    Pre-norm transformer block (timm's `Block`): `x + attn(ln(x))`, then `x + mlp(ln(x))`. The sizes are the
+    encoder's or the MAE decoder's (`config.decoder_*`), passed as timm and MAE do; every other setting, the attention
+    implementation included, is read from the model's `config`, so `set_attn_implementation` reaches both.
+    """
 
-    def __init__(self, config: TvltConfig, is_decoder: bool = False):
+    def __init__(self, config: TvltConfig, hidden_size: int, num_attention_heads: int, intermediate_size: int):
         super().__init__()
-        hidden_size, _, _ = _layer_sizes(config, is_decoder)
-        self.attention = TvltAttention(config, is_decoder)
-        self.intermediate = TvltIntermediate(config, is_decoder)
-        self.output = TvltOutput(config, is_decoder)
+        self.attention = TvltAttention(config, hidden_size, num_attention_heads)
+        self.intermediate = TvltIntermediate(config, hidden_size, intermediate_size)
+        self.output = TvltOutput(config, hidden_size, intermediate_size)
         self.layernorm_before = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
         self.layernorm_after = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
 
@@ -470,7 +445,8 @@ class TvltEncoder(nn.Module):
     def __init__(self, config: TvltConfig):
         super().__init__()
         self.config = config
-        self.layer = nn.ModuleList([TvltLayer(config) for _ in range(config.num_hidden_layers)])
+        sizes = (config.hidden_size, config.num_attention_heads, config.intermediate_size)
+        self.layer = nn.ModuleList([TvltLayer(config, *sizes) for _ in range(config.num_hidden_layers)])
         self.gradient_checkpointing = False
 
     def forward(
@@ -491,8 +467,9 @@ class TvltDecoder(nn.Module):
 
     def __init__(self, config: TvltConfig):
         super().__init__()
+        sizes = (config.decoder_hidden_size, config.decoder_num_attention_heads, config.decoder_intermediate_size)
         self.decoder_layers = nn.ModuleList(
-            [TvltLayer(config, is_decoder=True) for _ in range(config.decoder_num_hidden_layers)]
+            [TvltLayer(config, *sizes) for _ in range(config.decoder_num_hidden_layers)]
         )
         self.layernorm = nn.LayerNorm(config.decoder_hidden_size, eps=config.layer_norm_eps)
         self.gradient_checkpointing = False
@@ -514,11 +491,6 @@ class TvltDecoder(nn.Module):
         if not return_dict:
             return tuple(v for v in (logits, all_hidden_states, all_attentions) if v is not None)
         return TvltDecoderOutput(logits=logits, hidden_states=all_hidden_states, attentions=all_attentions)
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Heads
-# ----------------------------------------------------------------------------------------------------------------------
 
 
 class TvltPooler(nn.Module):
@@ -556,7 +528,6 @@ class TvltMAEHead(nn.Module):
             output_dim = config.audio_patch_size[0] * config.audio_patch_size[1] * config.num_audio_channels
         else:
             raise ValueError(f"`modality` must be 'pixel' or 'audio', got {modality!r}.")
-        self.config = config
         self.decoder = nn.Linear(config.decoder_hidden_size, output_dim)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -572,7 +543,7 @@ class TvltClassifier(nn.Sequential):
 
     def __init__(self, config: TvltConfig):
         hidden_size = config.hidden_size
-        eps = config.classifier_layer_norm_eps if config.classifier_layer_norm_eps is not None else config.layer_norm_eps
+        eps = config.layer_norm_eps if config.classifier_layer_norm_eps is None else config.classifier_layer_norm_eps
         layers = [
             nn.Linear(hidden_size, hidden_size * 2),
             nn.LayerNorm(hidden_size * 2, eps=eps),
@@ -589,9 +560,165 @@ class TvltClassifier(nn.Sequential):
         return super().forward(hidden)  # [B, num_labels]
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Pre-trained model base
-# ----------------------------------------------------------------------------------------------------------------------
+def _check_input(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _check_video(config: TvltConfig, values, mask, values_name="pixel_values", mask_name="pixel_mask") -> None:
+    """`values_name`/`mask_name`: what the caller calls them (e.g. `pixel_values_mixed`), for the errors."""
+    height, width = config.frame_size
+    expected = f"(batch_size, num_frames <= {config.num_frames}, {config.num_image_channels}, {height}, {width})"
+    _check_input(values.dim() == 5, f"`{values_name}` must have shape {expected}, got {tuple(values.shape)}.")
+    _, num_frames, channels, frame_height, frame_width = values.shape
+    _check_input(
+        (channels, frame_height, frame_width) == (config.num_image_channels, height, width),
+        f"`{values_name}` must have shape {expected}, got {tuple(values.shape)} (channels and frame size must match "
+        "the config).",
+    )
+    _check_input(
+        1 <= num_frames <= config.num_frames,
+        f"`{values_name}` has {num_frames} frames but the model takes at most `num_frames`={config.num_frames} "
+        f"(expected shape {expected}); sample frames with the image processor.",
+    )
+    if mask is not None:
+        expected_mask = (values.shape[0], num_frames * config.num_patches_per_image)
+        _check_input(
+            tuple(mask.shape) == expected_mask,
+            f"`{mask_name}` must have shape (batch_size, num_frames * patches_per_frame) = {expected_mask} for "
+            f"`{values_name}` of shape {tuple(values.shape)}, got {tuple(mask.shape)}.",
+        )
+
+
+def _check_audio(config: TvltConfig, audio_values: torch.Tensor, audio_mask: torch.Tensor | None) -> None:
+    time_patch, freq_patch = config.audio_patch_size
+    expected = (
+        f"(batch_size, {config.num_audio_channels}, time <= {config.spectrogram_length} (a multiple of "
+        f"{time_patch}), {config.frequency_length})"
+    )
+    got = tuple(audio_values.shape)
+    _check_input(audio_values.dim() == 4, f"`audio_values` must have shape {expected}, got {got}.")
+    _, channels, time, frequency = audio_values.shape
+    _check_input(
+        channels == config.num_audio_channels,
+        f"`audio_values` must have shape {expected}, got {got} ({channels} channels).",
+    )
+    _check_input(
+        frequency == config.frequency_length,
+        f"`audio_values` has {frequency} frequency bins but `frequency_length` is {config.frequency_length} "
+        f"(expected shape {expected}, got {got}).",
+    )
+    _check_input(
+        time_patch <= time <= config.spectrogram_length,
+        f"`audio_values` has {time} time steps but the model takes {time_patch} to `spectrogram_length`="
+        f"{config.spectrogram_length} (expected shape {expected}, got {got}).",
+    )
+    _check_input(
+        time % time_patch == 0,
+        f"`audio_values` has {time} time steps, not a multiple of the audio patch height {time_patch}; pad the "
+        f"spectrogram (the feature extractor does) (expected shape {expected}).",
+    )
+    if audio_mask is not None:
+        expected_mask = (audio_values.shape[0], (time // time_patch) * (frequency // freq_patch))
+        _check_input(
+            tuple(audio_mask.shape) == expected_mask,
+            f"`audio_mask` must have shape (batch_size, time_patches * frequency_patches) = {expected_mask} for "
+            f"`audio_values` of shape {got}, got {tuple(audio_mask.shape)}.",
+        )
+
+
+def _check_noise(noise: torch.Tensor | None, name: str, shapes: list[tuple[int, int]]) -> None:
+    if noise is not None and tuple(noise.shape) not in shapes:
+        raise ValueError(f"`{name}` must have shape {' or '.join(str(s) for s in shapes)}, got {tuple(noise.shape)}.")
+
+
+def _check_encoder_inputs(
+    config: TvltConfig, pixel_values, audio_values, pixel_mask, audio_mask, pixel_noise=None, audio_noise=None
+) -> None:
+    """The inputs of [`TvltModel.forward`]; a noise is checked only when it is used (its modality is masked)."""
+    if pixel_values is None and audio_values is None:
+        raise ValueError("TvltModel needs `pixel_values`, `audio_values` or both; got neither.")
+    if pixel_values is None and pixel_mask is not None:
+        raise ValueError("`pixel_mask` was given without `pixel_values`.")
+    if audio_values is None and audio_mask is not None:
+        raise ValueError("`audio_mask` was given without `audio_values`.")
+    if pixel_values is not None:
+        _check_video(config, pixel_values, pixel_mask)
+    if audio_values is not None:
+        _check_audio(config, audio_values, audio_mask)
+    if pixel_values is not None and audio_values is not None and pixel_values.shape[0] != audio_values.shape[0]:
+        raise ValueError(
+            f"`pixel_values` (batch {pixel_values.shape[0]}) and `audio_values` (batch {audio_values.shape[0]}) "
+            "must have the same batch size."
+        )
+    if pixel_values is not None:
+        batch_size, num_frames = pixel_values.shape[:2]
+        _check_noise(pixel_noise, "pixel_noise", [(batch_size, num_frames * config.num_patches_per_image)])
+    if audio_values is not None:
+        batch_size, num_time = audio_values.shape[0], audio_values.shape[2] // config.audio_patch_size[0]
+        shapes = [(batch_size, num_time * config.num_freq_patches)]
+        if config.audio_mask_type == "frame-level":
+            shapes.append((batch_size, num_time))
+        _check_noise(audio_noise, "audio_noise", shapes)
+
+
+def _check_pretraining_inputs(
+    config: TvltConfig, pixel_values, audio_values, labels, pixel_values_mixed, pixel_mask_mixed, reconstruct: bool
+) -> None:
+    """
+    What [`TvltForPreTraining.forward`] adds to the encoder's checks: the matching video and `labels` (errors that
+    name the argument), and that at least one objective can run.
+    """
+    if config.task_matching:
+        if pixel_values_mixed is None:
+            _check_input(pixel_mask_mixed is None, "`pixel_mask_mixed` was given without `pixel_values_mixed`.")
+            video_name, video = "pixel_values", pixel_values
+        else:
+            _check_video(config, pixel_values_mixed, pixel_mask_mixed, "pixel_values_mixed", "pixel_mask_mixed")
+            video_name, video = "pixel_values_mixed", pixel_values_mixed
+        if video is not None and audio_values is not None:
+            _check_input(
+                video.shape[0] == audio_values.shape[0],
+                f"`{video_name}` (batch {video.shape[0]}) and `audio_values` (batch {audio_values.shape[0]}) must "
+                "have the same batch size: matching scores each video against the audio at the same index.",
+            )
+        if labels is not None and audio_values is not None:
+            batch_size = audio_values.shape[0]
+            _check_input(
+                labels.numel() == batch_size,
+                f"Matching `labels` must hold one 0/1 target per pair, shape ({batch_size},) or ({batch_size}, 1) for "
+                f"the batch of {batch_size} in `{video_name}` and `audio_values`; got shape {tuple(labels.shape)}.",
+            )
+        if labels is not None and (video is None or audio_values is None):
+            raise ValueError("Matching `labels` need both video (`pixel_values`) and `audio_values`.")
+    runs_mae = config.task_mae and reconstruct
+    if runs_mae and pixel_values is None and audio_values is None:
+        raise ValueError("The MAE pass needs `pixel_values`, `audio_values` or both.")
+    matching_video = pixel_values_mixed if pixel_values_mixed is not None else pixel_values
+    if not runs_mae and not (config.task_matching and matching_video is not None and audio_values is not None):
+        raise ValueError(
+            "Nothing to compute: matching needs both `pixel_values` (or `pixel_values_mixed`) and `audio_values`, "
+            "and the MAE pass runs only in training mode or with `reconstruct=True`."
+        )
+
+
+def _check_classification_labels(problem_type: str, labels: torch.Tensor, batch_size: int, num_labels: int) -> None:
+    shape = tuple(labels.shape)
+    if problem_type == "regression":
+        expected = [(batch_size, num_labels)] + ([(batch_size,)] if num_labels == 1 else [])
+        _check_input(
+            shape in expected, f"Regression `labels` must have shape {' or '.join(map(str, expected))}, got {shape}."
+        )
+    elif problem_type == "multi_label_classification":
+        _check_input(
+            shape == (batch_size, num_labels),
+            f"Multi-label `labels` must have shape {(batch_size, num_labels)} (0/1 per label), got {shape}.",
+        )
+    elif problem_type == "single_label_classification":
+        _check_input(
+            labels.numel() == batch_size,
+            f"Single-label `labels` must hold one class index per sample (shape ({batch_size},)), got {shape}.",
+        )
 
 
 # The top-level parameters of TvltForPreTraining besides the encoder (`tvlt`): what a classifier or a bare encoder
@@ -641,22 +768,16 @@ class TvltPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """
-        Define every parameter. Uses `transformers.initialization`, whose functions skip tensors that were loaded from
-        a checkpoint, so a missing tensor gets a value and a loaded one is never re-randomised (5.x builds models
-        on the meta device, where `torch.zeros` in `__init__` leaves no value behind).
-
-        Linear/conv weights ~ N(0, initializer_range) with zero bias and unit layer norms, as 4.40.2. The learned tables
-        follow the original TVLT recipe: CLS/type/temporal/frequency embeddings and mask tokens ~ N(0,
-        initializer_range), spatial and time position tables zero (4.40.2 left all of them at zero).
+        Linear/conv weights ~ N(0, initializer_range) with zero biases and unit layer norms (the base class's rules).
+        The learned tables follow the original TVLT recipe: CLS, type, temporal and frequency embeddings and mask
+        tokens ~ N(0, initializer_range), spatial and time position tables zero. Every tensor gets its value here:
+        5.x builds models on the meta device, where `torch.zeros` in `__init__` leaves nothing behind, and the
+        `transformers.initialization` functions skip tensors loaded from a checkpoint.
         """
+        super()._init_weights(module)
         std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
-            init.normal_(module.weight, mean=0.0, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
+        if not std and isinstance(module, (nn.Linear, nn.Conv2d)):
+            init.zeros_(module.weight)  # N(0, 0), as 4.40.2; the base class reads initializer_range=0 as 0.02
         elif isinstance(module, TvltPixelEmbeddings):
             init.normal_(module.type_embed_v, std=std)
             init.normal_(module.temporal_embed, std=std)
@@ -677,15 +798,11 @@ class TvltPreTrainedModel(PreTrainedModel):
             init.zeros_(module.decoder_pixel_pos_embed)
             init.zeros_(module.decoder_audio_pos_embed)
 
-    # -- adapters ----------------------------------------------------------------------------------------------------
-
     def enable_input_require_grads(self):
         """
         Make the outputs of both patch embeddings (video and audio) require gradients, so that adapters (e.g. LoRA)
-        on a frozen model train under reentrant gradient checkpointing.
-
-        transformers' version hooks `get_input_embeddings()`, which returns the (video, audio) pair here (4.40.2's API,
-        kept): it found no module to hook and backward failed with "element 0 of tensors does not require grad".
+        on a frozen model train under reentrant gradient checkpointing. (transformers' version hooks
+        `get_input_embeddings()`, which is the (video, audio) pair here.)
         """
 
         def make_output_require_grads(module, inputs, output):
@@ -705,8 +822,6 @@ class TvltPreTrainedModel(PreTrainedModel):
         self._require_grads_hooks = []
         if hasattr(self, "_require_grads_hook"):
             del self._require_grads_hook
-
-    # -- loading -----------------------------------------------------------------------------------------------------
 
     def _adjust_missing_and_unexpected_keys(self, *args, **kwargs):
         """
@@ -746,15 +861,34 @@ class TvltPreTrainedModel(PreTrainedModel):
                 logger.info(f"{message}.")
         return set(missing_keys) - new_classifier, set(unexpected_keys) - dropped
 
+    def _encode(
+        self, pixel_values, audio_values, pixel_mask, audio_mask, output_attentions, output_hidden_states, **masking
+    ) -> "TvltModelOutput":
+        """A head's encoder pass, as a [`TvltModelOutput`]."""
+        return self.tvlt(
+            pixel_values,
+            audio_values,
+            pixel_mask=pixel_mask,
+            audio_mask=audio_mask,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            **masking,
+        )
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Base model
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def _check_input(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
+    def _as_requested(self, output: ModelOutput, return_dict: bool | None):
+        """
+        `output`, or with `return_dict=False` (or `config.return_dict=False`) 4.40.2's tuple: the output's fields
+        before `hidden_states` (a `None` loss left out, other `None`s kept: positions are fixed), then hidden states
+        and attentions when they were asked for.
+        """
+        if return_dict if return_dict is not None else self.config.return_dict:
+            return output
+        names = [field.name for field in dataclasses.fields(output)]
+        values = tuple(getattr(output, name) for name in names[: names.index("hidden_states")])
+        if names[0] == "loss" and output.loss is None:
+            values = values[1:]
+        return values + tuple(v for v in (output.hidden_states, output.attentions) if v is not None)
 
 
 class TvltModel(TvltPreTrainedModel):
@@ -767,120 +901,38 @@ class TvltModel(TvltPreTrainedModel):
         self.audio_embeddings = TvltAudioEmbeddings(config)
         self.encoder = TvltEncoder(config)
         self.cls_embedding = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
-        self.layernorm = None if config.use_mean_pooling else nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layernorm = (
+            None if config.use_mean_pooling else nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        )
         self.post_init()
 
     def get_input_embeddings(self):
         # 4.40.2 API: the two patch embeddings (video, audio)
         return self.pixel_embeddings.patch_embeddings, self.audio_embeddings.patch_embeddings
 
-    # -- input checks --------------------------------------------------------------------------------------------
-
-    def _check_pixel_inputs(
-        self,
-        pixel_values: torch.Tensor,
-        pixel_mask: torch.Tensor | None,
-        names: tuple[str, str] = ("pixel_values", "pixel_mask"),
-    ) -> None:
-        """`names`: what the caller calls the two (e.g. `pixel_values_mixed`, `pixel_mask_mixed`), for the errors."""
-        config = self.config
-        values_name, mask_name = names
-        height, width = config.frame_size
-        expected = f"(batch_size, num_frames <= {config.num_frames}, {config.num_image_channels}, {height}, {width})"
-        _check_input(
-            pixel_values.dim() == 5,
-            f"`{values_name}` must have shape {expected}, got {tuple(pixel_values.shape)}.",
-        )
-        _, num_frames, channels, frame_height, frame_width = pixel_values.shape
-        _check_input(
-            (channels, frame_height, frame_width) == (config.num_image_channels, height, width),
-            f"`{values_name}` must have shape {expected}, got {tuple(pixel_values.shape)} (channels and frame size "
-            "must match the config).",
-        )
-        _check_input(
-            1 <= num_frames <= config.num_frames,
-            f"`{values_name}` has {num_frames} frames but the model takes at most `num_frames`={config.num_frames} "
-            f"(expected shape {expected}); sample frames with the image processor.",
-        )
-        if pixel_mask is not None:
-            expected_mask = (pixel_values.shape[0], num_frames * config.num_patches_per_image)
-            _check_input(
-                tuple(pixel_mask.shape) == expected_mask,
-                f"`{mask_name}` must have shape (batch_size, num_frames * patches_per_frame) = {expected_mask} for "
-                f"`{values_name}` of shape {tuple(pixel_values.shape)}, got {tuple(pixel_mask.shape)}.",
-            )
-
-    def _check_audio_inputs(self, audio_values: torch.Tensor, audio_mask: torch.Tensor | None) -> None:
-        config = self.config
-        time_patch, freq_patch = config.audio_patch_size
-        expected = (
-            f"(batch_size, {config.num_audio_channels}, time <= {config.spectrogram_length} (a multiple of "
-            f"{time_patch}), {config.frequency_length})"
-        )
-        _check_input(
-            audio_values.dim() == 4,
-            f"`audio_values` must have shape {expected}, got {tuple(audio_values.shape)}.",
-        )
-        _, channels, time, frequency = audio_values.shape
-        _check_input(
-            channels == config.num_audio_channels,
-            f"`audio_values` must have shape {expected}, got {tuple(audio_values.shape)} ({channels} channels).",
-        )
-        _check_input(
-            frequency == config.frequency_length,
-            f"`audio_values` has {frequency} frequency bins but `frequency_length` is {config.frequency_length} "
-            f"(expected shape {expected}, got {tuple(audio_values.shape)}).",
-        )
-        _check_input(
-            time_patch <= time <= config.spectrogram_length,
-            f"`audio_values` has {time} time steps but the model takes {time_patch} to `spectrogram_length`="
-            f"{config.spectrogram_length} (expected shape {expected}, got {tuple(audio_values.shape)}).",
-        )
-        _check_input(
-            time % time_patch == 0,
-            f"`audio_values` has {time} time steps, not a multiple of the audio patch height {time_patch}; pad the "
-            f"spectrogram (the feature extractor does) (expected shape {expected}).",
-        )
-        if audio_mask is not None:
-            expected_mask = (audio_values.shape[0], (time // time_patch) * (frequency // freq_patch))
-            _check_input(
-                tuple(audio_mask.shape) == expected_mask,
-                f"`audio_mask` must have shape (batch_size, time_patches * frequency_patches) = {expected_mask} for "
-                f"`audio_values` of shape {tuple(audio_values.shape)}, got {tuple(audio_mask.shape)}.",
-            )
-
-    def _check_noise(self, noise: torch.Tensor, name: str, shapes: list[tuple[int, int]]) -> None:
-        _check_input(
-            tuple(noise.shape) in shapes,
-            f"`{name}` must have shape {' or '.join(str(s) for s in shapes)}, got {tuple(noise.shape)}.",
-        )
-
-    # -- masking ---------------------------------------------------------------------------------------------------
-
-    def _mask_pixels(self, embeddings, pixel_mask, noise):
+    def _embed_pixels(self, pixel_values, pixel_mask, masked: bool, noise) -> tuple:
+        """Video tokens `[B, Lv, D]`, MAE-masked when `masked`: `(tokens, padding mask, label masks, ids_restore)`."""
+        embeddings = self.pixel_embeddings(pixel_values)  # [B, Nv, D]
+        if not masked:
+            return embeddings, pixel_mask, None, None
         batch_size, seq_len, _ = embeddings.shape
         if noise is None:
             noise = torch.rand((batch_size, seq_len), device=embeddings.device)  # 4.40.2's draw: video first
-        else:
-            self._check_noise(noise, "pixel_noise", [(batch_size, seq_len)])
         len_keep = int(seq_len * (1 - self.config.pixel_mask_ratio))
         return random_masking(embeddings, noise.to(embeddings.device), len_keep, pixel_mask)
 
-    def _mask_audio(self, embeddings, audio_mask, noise):
+    def _embed_audio(self, audio_values, audio_mask, masked: bool, noise) -> tuple:
+        """Audio tokens `[B, La, D]`, likewise."""
+        embeddings = self.audio_embeddings(audio_values)  # [B, Na, D]
+        if not masked:
+            return embeddings, audio_mask, None, None
         batch_size, seq_len, _ = embeddings.shape
         num_freq = self.config.num_freq_patches
-        num_time = seq_len // num_freq
-        frame_level = self.config.audio_mask_type == "frame-level"
         if noise is None:
-            if frame_level:
-                # one draw per time step, shared by its frequency patches: whole spectrogram frames are hidden
-                noise = torch.rand(batch_size, num_time, device=embeddings.device)
-            else:
-                noise = torch.rand(batch_size, seq_len, device=embeddings.device)
-        else:
-            shapes = [(batch_size, seq_len)] + ([(batch_size, num_time)] if frame_level else [])
-            self._check_noise(noise, "audio_noise", shapes)
-            noise = noise.to(embeddings.device)
+            # frame-level: one draw per time step, shared by its frequency patches (whole spectrogram frames hidden)
+            frame_level = self.config.audio_mask_type == "frame-level"
+            noise = torch.rand(batch_size, seq_len // num_freq if frame_level else seq_len, device=embeddings.device)
+        noise = noise.to(embeddings.device)
         if noise.shape[1] != seq_len:
             noise = noise.unsqueeze(-1).repeat(1, 1, num_freq).view(batch_size, seq_len)
         len_keep = int(seq_len * (1 - self.config.audio_mask_ratio))
@@ -912,8 +964,6 @@ class TvltModel(TvltPreTrainedModel):
             return attention_mask[:, None, None, :].bool()  # [B, 1, 1, L], broadcast over queries
         return create_bidirectional_mask(self.config, embeddings, attention_mask)
 
-    # -- forward ---------------------------------------------------------------------------------------------------
-
     def forward(
         self,
         pixel_values: torch.FloatTensor | None = None,
@@ -938,8 +988,7 @@ class TvltModel(TvltPreTrainedModel):
             pixel_mask (`torch.FloatTensor` of shape `(B, T * patches_per_frame)`, *optional*):
                 1 for patches of real frames, 0 for padding frames.
             audio_mask (`torch.FloatTensor` of shape `(B, time_patches * frequency_patches)`, *optional*):
-                1 for real audio patches, 0 for padding. A mask given for one modality alone is honoured (4.40.2
-                ignored it unless both were given).
+                1 for real audio patches, 0 for padding. A mask given for one modality alone is honoured.
             mask_pixel (`bool`, *optional*, defaults to `False`):
                 Hide `config.pixel_mask_ratio` of the video patches from the encoder (MAE).
             mask_audio (`bool`, *optional*, defaults to `False`):
@@ -960,40 +1009,28 @@ class TvltModel(TvltPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else config.return_dict
-        if pixel_values is None and audio_values is None:
-            raise ValueError("TvltModel needs `pixel_values`, `audio_values` or both; got neither.")
-        if pixel_values is None and pixel_mask is not None:
-            raise ValueError("`pixel_mask` was given without `pixel_values`.")
-        if audio_values is None and audio_mask is not None:
-            raise ValueError("`audio_mask` was given without `audio_values`.")
-        if pixel_values is not None:
-            self._check_pixel_inputs(pixel_values, pixel_mask)
-        if audio_values is not None:
-            self._check_audio_inputs(audio_values, audio_mask)
-        if pixel_values is not None and audio_values is not None and pixel_values.shape[0] != audio_values.shape[0]:
-            raise ValueError(
-                f"`pixel_values` (batch {pixel_values.shape[0]}) and `audio_values` (batch {audio_values.shape[0]}) "
-                "must have the same batch size."
-            )
+        _check_encoder_inputs(
+            config,
+            pixel_values,
+            audio_values,
+            pixel_mask,
+            audio_mask,
+            pixel_noise if mask_pixel else None,
+            audio_noise if mask_audio else None,
+        )
 
-        modalities = []  # (embeddings [B, L, D], padding mask [B, L] or None) in sequence order: video, audio
         cls_mask = self._cls_mask(pixel_values, audio_mask)
-        pixel_label_masks = pixel_ids_restore = audio_label_masks = audio_ids_restore = None
-        if pixel_values is not None:
-            pixel_embeddings = self.pixel_embeddings(pixel_values)  # [B, Nv, D]
-            if mask_pixel:
-                pixel_embeddings, pixel_mask, pixel_label_masks, pixel_ids_restore = self._mask_pixels(
-                    pixel_embeddings, pixel_mask, pixel_noise
-                )
-            modalities.append((pixel_embeddings, pixel_mask))
-        if audio_values is not None:
-            audio_embeddings = self.audio_embeddings(audio_values)  # [B, Na, D]
-            if mask_audio:
-                audio_embeddings, audio_mask, audio_label_masks, audio_ids_restore = self._mask_audio(
-                    audio_embeddings, audio_mask, audio_noise
-                )
-            modalities.append((audio_embeddings, audio_mask))
+        none = (None, None, None, None)
+        pixel_embeddings, pixel_mask, pixel_label_masks, pixel_ids_restore = (
+            none if pixel_values is None else self._embed_pixels(pixel_values, pixel_mask, mask_pixel, pixel_noise)
+        )
+        audio_embeddings, audio_mask, audio_label_masks, audio_ids_restore = (
+            none if audio_values is None else self._embed_audio(audio_values, audio_mask, mask_audio, audio_noise)
+        )
+        # (tokens [B, L, D], padding mask [B, L] or None) in sequence order: video, audio
+        modalities = [
+            (e, m) for e, m in ((pixel_embeddings, pixel_mask), (audio_embeddings, audio_mask)) if e is not None
+        ]
 
         first = modalities[0][0]
         batch_size = first.shape[0]
@@ -1005,11 +1042,11 @@ class TvltModel(TvltPreTrainedModel):
 
         attention_mask = None
         if any(mask is not None for _, mask in modalities):
-            # The CLS token is always attendable (4.40.2 copied the first video patch's flag, which in a masked pass
-            # of a padded batch can be a padding patch), unless `cls_mask_from_first_audio_patch` asks for the
-            # original's rule.
+            # CLS is always attendable, unless `cls_mask_from_first_audio_patch` asks for the original's rule
             masks = [
-                mask.to(first.device, torch.float32) if mask is not None else first.new_ones(first.shape[:1] + e.shape[1:2], dtype=torch.float32)
+                first.new_ones(first.shape[:1] + e.shape[1:2], dtype=torch.float32)
+                if mask is None
+                else mask.to(first.device, torch.float32)
                 for e, mask in modalities
             ]
             if use_cls:
@@ -1032,24 +1069,13 @@ class TvltModel(TvltPreTrainedModel):
         offset = 1 if use_cls else 0
         pixel_sequence_output = audio_sequence_output = None
         if pixel_values is not None:
-            pixel_len = modalities[0][0].shape[1]
+            pixel_len = pixel_embeddings.shape[1]
             pixel_sequence_output = sequence_output[:, offset : offset + pixel_len]
             offset += pixel_len
         if audio_values is not None:
             audio_sequence_output = sequence_output[:, offset:]
 
-        if not return_dict:
-            extras = tuple(v for v in (all_hidden_states, all_attentions) if v is not None)
-            return (
-                sequence_output,
-                pixel_sequence_output,
-                audio_sequence_output,
-                pixel_label_masks,
-                audio_label_masks,
-                pixel_ids_restore,
-                audio_ids_restore,
-            ) + extras
-        return TvltModelOutput(
+        output = TvltModelOutput(
             last_hidden_state=sequence_output,
             last_pixel_hidden_state=pixel_sequence_output,
             last_audio_hidden_state=audio_sequence_output,
@@ -1060,11 +1086,7 @@ class TvltModel(TvltPreTrainedModel):
             hidden_states=all_hidden_states,
             attentions=all_attentions,
         )
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Pre-training (vision-audio matching + MAE)
-# ----------------------------------------------------------------------------------------------------------------------
+        return self._as_requested(output, return_dict)
 
 
 class TvltForPreTraining(TvltPreTrainedModel):
@@ -1091,7 +1113,9 @@ class TvltForPreTraining(TvltPreTrainedModel):
             self.pixel_mask_token = nn.Parameter(torch.zeros(1, 1, decoder_hidden_size))
             self.audio_mask_token = nn.Parameter(torch.zeros(1, 1, decoder_hidden_size))
             self.decoder = TvltDecoder(config)
-            self.decoder_pixel_pos_embed = nn.Parameter(torch.zeros(1, self.num_patches_per_image, decoder_hidden_size))
+            self.decoder_pixel_pos_embed = nn.Parameter(
+                torch.zeros(1, self.num_patches_per_image, decoder_hidden_size)
+            )
             self.decoder_temporal_embed = nn.Parameter(torch.zeros(1, config.num_frames, decoder_hidden_size))
             self.decoder_pixel_type_embed = nn.Parameter(torch.zeros(1, 1, decoder_hidden_size))
             self.decoder_audio_pos_embed = nn.Parameter(
@@ -1102,8 +1126,6 @@ class TvltForPreTraining(TvltPreTrainedModel):
             self.pixel_mae_head = TvltMAEHead(config, "pixel")
             self.audio_mae_head = TvltMAEHead(config, "audio")
         self.post_init()
-
-    # -- MAE steps -------------------------------------------------------------------------------------------------
 
     def patchify_pixel(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """`[B, T, C, H, W]` -> `[B, T * h * w, ph * pw * C]`, in the encoder's patch order."""
@@ -1141,53 +1163,18 @@ class TvltForPreTraining(TvltPreTrainedModel):
         padded = torch.cat([sequence, mask_tokens], dim=1)
         return torch.gather(padded, dim=1, index=ids_restore.unsqueeze(-1).repeat(1, 1, dim))
 
-    def _decode_pixels(self, pixel_sequence_output, ids_restore, num_frames, output_attentions, output_hidden_states):
-        hidden = self.encoder_to_decoder(pixel_sequence_output)  # [B, Lv_kept, d]
-        hidden = self.concatenate_mask(self.pixel_mask_token, hidden, ids_restore)  # [B, Nv, d]
-        hidden = hidden + self.decoder_pixel_pos_embed.repeat(1, num_frames, 1)
-        hidden = hidden + torch.repeat_interleave(
-            self.decoder_temporal_embed[:, :num_frames], self.num_patches_per_image, dim=1
-        )
-        hidden = hidden + self.decoder_pixel_type_embed
-        decoded = self.decoder(hidden, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
-        return self.pixel_mae_head(decoded.logits)  # [B, Nv, ph * pw * C]
+    def _decode(self, kept_states, ids_restore, mask_token, position_tables, mae_head) -> torch.Tensor:
+        """Encoder states of the kept patches `[B, L_kept, D]` -> patch values of every patch `[B, N, patch size]`."""
+        hidden = self.concatenate_mask(mask_token, self.encoder_to_decoder(kept_states), ids_restore)  # [B, N, d]
+        return mae_head(self.decoder(add_position_embeddings(hidden, *position_tables)).logits)
 
-    def _decode_audio(self, audio_sequence_output, ids_restore, output_attentions, output_hidden_states):
-        hidden = self.encoder_to_decoder(audio_sequence_output)  # [B, La_kept, d]
-        hidden = self.concatenate_mask(self.audio_mask_token, hidden, ids_restore)  # [B, Na, d]
-        num_time_patches = hidden.shape[1] // self.num_freq_patches
-        hidden = hidden + self.decoder_freq_embed.repeat(1, num_time_patches, 1)
-        hidden = hidden + torch.repeat_interleave(
-            self.decoder_audio_pos_embed[:, :num_time_patches], self.num_freq_patches, dim=1
-        )
-        hidden = hidden + self.decoder_audio_type_embed
-        decoded = self.decoder(hidden, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
-        return self.audio_mae_head(decoded.logits)  # [B, Na, pt * pf * C]
+    def _decode_pixels(self, pixel_sequence_output, ids_restore):
+        tables = (self.decoder_pixel_pos_embed, self.decoder_temporal_embed, self.decoder_pixel_type_embed)
+        return self._decode(pixel_sequence_output, ids_restore, self.pixel_mask_token, tables, self.pixel_mae_head)
 
-    def _check_matching_inputs(self, pixel_values, audio_values, labels, pixel_values_mixed, pixel_mask_mixed) -> None:
-        """Name the argument that is wrong (the encoder would blame `pixel_values`; BCE, an unnamed "Target size")."""
-        if pixel_values_mixed is None:
-            _check_input(pixel_mask_mixed is None, "`pixel_mask_mixed` was given without `pixel_values_mixed`.")
-            video_name, video = "pixel_values", pixel_values
-        else:
-            names = ("pixel_values_mixed", "pixel_mask_mixed")
-            self.tvlt._check_pixel_inputs(pixel_values_mixed, pixel_mask_mixed, names)
-            video_name, video = "pixel_values_mixed", pixel_values_mixed
-        if video is not None and audio_values is not None:
-            _check_input(
-                video.shape[0] == audio_values.shape[0],
-                f"`{video_name}` (batch {video.shape[0]}) and `audio_values` (batch {audio_values.shape[0]}) must "
-                "have the same batch size: matching scores each video against the audio at the same index.",
-            )
-        if labels is not None and audio_values is not None:
-            batch_size = audio_values.shape[0]
-            _check_input(
-                labels.numel() == batch_size,
-                f"Matching `labels` must hold one 0/1 target per pair, shape ({batch_size},) or ({batch_size}, 1) for "
-                f"the batch of {batch_size} in `{video_name}` and `audio_values`; got shape {tuple(labels.shape)}.",
-            )
-
-    # -- forward ---------------------------------------------------------------------------------------------------
+    def _decode_audio(self, audio_sequence_output, ids_restore):
+        tables = (self.decoder_freq_embed, self.decoder_audio_pos_embed, self.decoder_audio_type_embed)
+        return self._decode(audio_sequence_output, ids_restore, self.audio_mask_token, tables, self.audio_mae_head)
 
     def forward(
         self,
@@ -1211,112 +1198,68 @@ class TvltForPreTraining(TvltPreTrainedModel):
                 As for [`TvltModel`]. Either modality may be absent; matching needs both.
             labels (`torch.FloatTensor` of shape `(B,)` or `(B, 1)`, *optional*):
                 Matching targets (1 = the video belongs to the audio, 0 = it does not). Without labels the matching
-                logits are returned and no matching loss is computed (4.40.2 raised), e.g. to score or rank pairs.
+                logits are returned and no matching loss is computed, e.g. to score or rank pairs.
             pixel_values_mixed (`torch.FloatTensor`, *optional*):
                 Video for the matching pass (a mix of matching and non-matching videos); defaults to `pixel_values`.
             pixel_mask_mixed (`torch.FloatTensor`, *optional*):
                 Padding mask of `pixel_values_mixed`.
             reconstruct (`bool`, *optional*):
-                Run the MAE pass (masking, decoder, reconstruction loss). `None` keeps 4.40.2's behaviour: only in
-                training mode. `True` also runs it in eval mode (e.g. to visualise reconstructions).
+                Run the MAE pass (masking, decoder, reconstruction loss). `None`: only in training mode (4.40.2's
+                behaviour); `True` also in eval mode (e.g. to visualise reconstructions).
             pixel_noise, audio_noise (`torch.FloatTensor`, *optional*):
                 Masking noise for the MAE pass, see [`TvltModel.forward`]; for reproducible masks.
             output_attentions, output_hidden_states, return_dict:
                 As for [`TvltModel`].
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         reconstruct = self.training if reconstruct is None else reconstruct
-        losses = []
-        outputs = None
+        _check_pretraining_inputs(
+            self.config, pixel_values, audio_values, labels, pixel_values_mixed, pixel_mask_mixed, reconstruct
+        )
+        loss = outputs = matching_logits = pixel_logits = audio_logits = None
+        if pixel_values_mixed is None:
+            pixel_values_mixed, pixel_mask_mixed = pixel_values, pixel_mask
+        if self.task_matching and pixel_values_mixed is not None and audio_values is not None:
+            outputs = self._encode(
+                pixel_values_mixed, audio_values, pixel_mask_mixed, audio_mask, output_attentions, output_hidden_states
+            )
+            matching_logits = self.matching_head(outputs.last_hidden_state)  # [B, 1]
+            if labels is not None:
+                labels = labels.to(matching_logits.device, matching_logits.dtype)
+                loss = BCEWithLogitsLoss()(matching_logits.view(-1), labels.view(-1))
 
-        matching_logits = None
-        if self.task_matching:
-            self._check_matching_inputs(pixel_values, audio_values, labels, pixel_values_mixed, pixel_mask_mixed)
-            matching_video = pixel_values_mixed if pixel_values_mixed is not None else pixel_values
-            matching_video_mask = pixel_mask_mixed if pixel_values_mixed is not None else pixel_mask
-            if matching_video is not None and audio_values is not None:
-                outputs = self.tvlt(
-                    matching_video,
-                    audio_values,
-                    pixel_mask=matching_video_mask,
-                    audio_mask=audio_mask,
-                    output_attentions=output_attentions,
-                    output_hidden_states=output_hidden_states,
-                    return_dict=True,
-                )
-                matching_logits = self.matching_head(outputs.last_hidden_state)  # [B, 1]
-                if labels is not None:
-                    labels = labels.to(matching_logits.device, matching_logits.dtype)
-                    losses.append(BCEWithLogitsLoss()(matching_logits.view(-1), labels.view(-1)))
-            elif labels is not None:
-                raise ValueError("Matching `labels` need both video (`pixel_values`) and `audio_values`.")
-
-        pixel_logits = audio_logits = pixel_label_masks = audio_label_masks = None
         if self.task_mae and reconstruct:
-            if pixel_values is None and audio_values is None:
-                raise ValueError("The MAE pass needs `pixel_values`, `audio_values` or both.")
-            outputs = self.tvlt(
+            outputs = self._encode(
                 pixel_values,
                 audio_values,
-                pixel_mask=pixel_mask,
-                audio_mask=audio_mask,
+                pixel_mask,
+                audio_mask,
+                output_attentions,
+                output_hidden_states,
                 mask_pixel=pixel_values is not None,
                 mask_audio=audio_values is not None,
-                output_attentions=output_attentions,
-                output_hidden_states=output_hidden_states,
-                return_dict=True,
                 pixel_noise=pixel_noise,
                 audio_noise=audio_noise,
             )
-            pixel_label_masks, audio_label_masks = outputs.pixel_label_masks, outputs.audio_label_masks
             mae_loss = 0.0
             if pixel_values is not None:
-                pixel_logits = self._decode_pixels(
-                    outputs.last_pixel_hidden_state,
-                    outputs.pixel_ids_restore,
-                    pixel_values.shape[1],
-                    output_attentions=False,
-                    output_hidden_states=False,
-                )
-                mae_loss = mae_loss + self.pixel_mae_loss(pixel_values, pixel_logits, pixel_label_masks)
+                pixel_logits = self._decode_pixels(outputs.last_pixel_hidden_state, outputs.pixel_ids_restore)
+                mae_loss = mae_loss + self.pixel_mae_loss(pixel_values, pixel_logits, outputs.pixel_label_masks)
             if audio_values is not None:
-                audio_logits = self._decode_audio(
-                    outputs.last_audio_hidden_state,
-                    outputs.audio_ids_restore,
-                    output_attentions=False,
-                    output_hidden_states=False,
-                )
-                mae_loss = mae_loss + self.audio_mae_loss(audio_values, audio_logits, audio_label_masks)
-            losses.append(mae_loss)
+                audio_logits = self._decode_audio(outputs.last_audio_hidden_state, outputs.audio_ids_restore)
+                mae_loss = mae_loss + self.audio_mae_loss(audio_values, audio_logits, outputs.audio_label_masks)
+            loss = mae_loss if loss is None else loss + mae_loss
 
-        if outputs is None:
-            raise ValueError(
-                "Nothing to compute: matching needs both `pixel_values` (or `pixel_values_mixed`) and `audio_values`, "
-                "and the MAE pass runs only in training mode or with `reconstruct=True`."
-            )
-        loss = None
-        for term in losses:
-            loss = term if loss is None else loss + term
-
-        if not return_dict:
-            extras = tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
-            output = (matching_logits, pixel_logits, audio_logits) + extras
-            return ((loss,) + output) if loss is not None else output
-        return TvltForPreTrainingOutput(
+        output = TvltForPreTrainingOutput(
             loss=loss,
             matching_logits=matching_logits,
             pixel_logits=pixel_logits,
             audio_logits=audio_logits,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
-            pixel_label_masks=pixel_label_masks,
-            audio_label_masks=audio_label_masks,
+            pixel_label_masks=outputs.pixel_label_masks,
+            audio_label_masks=outputs.audio_label_masks,
         )
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Audio-visual classification
-# ----------------------------------------------------------------------------------------------------------------------
+        return self._as_requested(output, return_dict)
 
 
 class TvltForAudioVisualClassification(TvltPreTrainedModel):
@@ -1337,29 +1280,13 @@ class TvltForAudioVisualClassification(TvltPreTrainedModel):
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         problem_type = self._problem_type()
+        _check_classification_labels(problem_type, labels, *logits.shape)
         labels = labels.to(logits.device)
-        batch_size, num_labels = logits.shape
         if problem_type == "regression":
-            # 4.40.2 fed (B, 1) logits and (B,) labels to MSELoss, which broadcasts to (B, B): compare per sample
-            expected = [(batch_size, num_labels)] + ([(batch_size,)] if num_labels == 1 else [])
-            if tuple(labels.shape) not in expected:
-                raise ValueError(
-                    f"Regression `labels` must have shape {' or '.join(map(str, expected))}, got {tuple(labels.shape)}."
-                )
-            return MSELoss()(logits.view(batch_size, num_labels), labels.to(logits.dtype).view(batch_size, num_labels))
+            return MSELoss()(logits, labels.to(logits.dtype).view(logits.shape))
         if problem_type == "multi_label_classification":
-            if tuple(labels.shape) != (batch_size, num_labels):
-                raise ValueError(
-                    f"Multi-label `labels` must have shape {(batch_size, num_labels)} (0/1 per label), got "
-                    f"{tuple(labels.shape)}."
-                )
             return BCEWithLogitsLoss()(logits, labels.to(logits.dtype))
         if problem_type == "single_label_classification":
-            if labels.numel() != batch_size:
-                raise ValueError(
-                    f"Single-label `labels` must hold one class index per sample (shape ({batch_size},)), got "
-                    f"{tuple(labels.shape)}."
-                )
             return CrossEntropyLoss()(logits, labels.view(-1).long())
         return CrossEntropyLoss()(logits, labels)
 
@@ -1384,30 +1311,18 @@ class TvltForAudioVisualClassification(TvltPreTrainedModel):
                 `"multi_label_classification"` 0/1 `(B, num_labels)` (BCE with logits); `loss_type="classification"`
                 anything `CrossEntropyLoss` takes (indices or class probabilities).
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        outputs = self.tvlt(
-            pixel_values,
-            audio_values,
-            pixel_mask=pixel_mask,
-            audio_mask=audio_mask,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
+        outputs = self._encode(
+            pixel_values, audio_values, pixel_mask, audio_mask, output_attentions, output_hidden_states
         )
         logits = self.classifier(outputs.last_hidden_state)  # [B, num_labels]
-        loss = self._loss(logits, labels) if labels is not None else None
-
-        if not return_dict:
-            # 4.40.2 sliced `outputs[4:]` here, returning label masks instead of hidden states and attentions
-            extras = tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
-            output = (logits,) + extras
-            return ((loss,) + output) if loss is not None else output
-        return SequenceClassifierOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        output = SequenceClassifierOutput(
+            loss=self._loss(logits, labels) if labels is not None else None,
+            logits=logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
         )
+        return self._as_requested(output, return_dict)
 
-
-# ---- Hub remote code (see remote_code_tvlt.py) -----------------------------------------------------------------------
 
 # Saving a model writes config.json through TvltConfig.save_pretrained, which adds every other Auto class to auto_map
 TvltModel.register_for_auto_class("AutoModel")

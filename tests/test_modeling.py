@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForPreTraining
 
 from tvlt import TvltConfig, TvltForAudioVisualClassification, TvltForPreTraining, TvltModel
-from tvlt.modeling_tvlt import TvltLayer, random_masking
+from tvlt import modeling_tvlt
+from tvlt.modeling_tvlt import TvltLayer, TvltSelfAttention, eager_attention_forward, random_masking
 
 
 HEADS = [TvltModel, TvltForPreTraining, TvltForAudioVisualClassification]
@@ -218,6 +219,17 @@ def test_explicit_noise_gives_deterministic_masks():
         model(**inputs, reconstruct=True, audio_noise=torch.rand(2, config.max_audio_time_patches))
 
 
+def test_a_noise_is_checked_after_the_inputs_and_only_when_used():
+    config = tiny_config()
+    inputs = tiny_inputs(config)
+    model = TvltModel(config).eval()
+    bad_noise = torch.rand(2, 3)
+    with pytest.raises(ValueError, match="same batch size"):  # the inputs' error comes first, as in earlier releases
+        model(inputs["pixel_values"][:1], inputs["audio_values"], mask_pixel=True, pixel_noise=bad_noise)
+    with torch.no_grad():
+        model(**inputs, pixel_noise=bad_noise, audio_noise=bad_noise)  # no masking: the noises are not used
+
+
 def test_frame_level_noise_may_be_given_per_time_step():
     config = tiny_config(audio_mask_ratio=0.5)
     model = TvltModel(config).eval()
@@ -271,6 +283,32 @@ def test_attention_implementation_reaches_the_decoder():
     for module in model.modules():
         if hasattr(module, "is_causal"):
             assert module.config._attn_implementation == "eager"
+
+
+def test_the_decoder_runs_the_attention_set_after_construction(monkeypatch):
+    """Behaviour as well as config: after `set_attn_implementation`, the MAE decoder's layers run the chosen attention,
+    both ways. A decoder built from a copy of the config (4.40.2, vit_mae) keeps the implementation it was built
+    with."""
+    calls = []
+
+    def counting_eager(module, *args, **kwargs):
+        calls.append(module)
+        return eager_attention_forward(module, *args, **kwargs)
+
+    monkeypatch.setattr(modeling_tvlt, "eager_attention_forward", counting_eager)
+    model = TvltForPreTraining(tiny_config()).eval()
+    decoder_attention = [m for m in model.decoder.modules() if isinstance(m, TvltSelfAttention)]
+
+    def decoder_eager_calls(implementation):
+        model.set_attn_implementation(implementation)
+        calls.clear()
+        with torch.no_grad():
+            model(**tiny_inputs(model.config), reconstruct=True)
+        return sum(any(module is m for m in decoder_attention) for module in calls)
+
+    assert decoder_eager_calls("sdpa") == 0
+    assert decoder_eager_calls("eager") == 2 * len(decoder_attention)  # the video and the audio decoding
+    assert decoder_eager_calls("sdpa") == 0
 
 
 def test_padding_is_ignored_by_every_backend():
@@ -415,6 +453,44 @@ def test_fresh_model_defines_every_parameter():
         else:
             assert 0.005 < param.std() < 0.05, name
     assert torch.equal(model.tvlt.layernorm.weight, torch.ones(32))
+
+
+INIT_FIXTURE = FIXTURES / "fresh_init_seed0.json"
+INIT_CASES = {
+    "TvltForPreTraining": (TvltForPreTraining, {}),
+    "TvltForAudioVisualClassification": (
+        TvltForAudioVisualClassification,
+        {"use_classifier_pooler": True, "num_labels": 3},
+    ),
+}
+
+
+def _init_digest(cls, overrides):
+    torch.manual_seed(0)
+    state = cls(tiny_config(**overrides)).state_dict()
+    return {name: [t.double().sum().item(), t.double().square().sum().item()] for name, t in state.items()}
+
+
+@pytest.mark.parametrize("case", sorted(INIT_CASES))
+def test_fresh_initialisation_values_are_pinned(case):
+    """Same seed, same fresh weights, on every supported transformers: the values were recorded from the modeling file
+    before the issue-11 refactor moved plain layers to `PreTrainedModel._init_weights` (run this module as a script
+    to rewrite them), so a change of an init rule, or of the order of the draws, shows here."""
+    expected = json.loads(INIT_FIXTURE.read_text())[case]
+    got = _init_digest(*INIT_CASES[case])
+    assert got.keys() == expected.keys()
+    for name, sums in expected.items():
+        assert got[name] == pytest.approx(sums, rel=1e-9, abs=1e-12), name
+
+
+def test_zero_initializer_range_gives_zero_weights():
+    """`initializer_range=0` draws every weight and table from N(0, 0), as 4.40.2 did; transformers' base
+    `_init_weights` would read 0 as its default 0.02."""
+    model = TvltForPreTraining(tiny_config(initializer_range=0.0))
+    layer_norm_weights = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, torch.nn.LayerNorm)}
+    for name, param in model.named_parameters():
+        expected = torch.ones_like(param) if name in layer_norm_weights else torch.zeros_like(param)
+        assert torch.equal(param, expected), name
 
 
 def _save_base(tmp_path, seed=0):
@@ -585,3 +661,8 @@ def test_non_square_frames():
         model(pixel_values=torch.randn(2, 2, 3, 16, 32))
     with pytest.raises(ValueError, match="image_patch_size"):
         tiny_config(image_size=[32, 20])
+
+
+if __name__ == "__main__":  # rewrite the values of test_fresh_initialisation_values_are_pinned
+    digests = {case: _init_digest(*args) for case, args in INIT_CASES.items()}
+    INIT_FIXTURE.write_text(json.dumps(digests, indent=1) + "\n")
