@@ -342,6 +342,7 @@ if TYPE_CHECKING:
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
     from .media_tvlt import DecodedVideo  # noqa: F401
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
+    from .processing_utils_tvlt import FOREIGN_CONFIG_KEYS  # noqa: F401
     from .remote_code_tvlt import CODE_FILES  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 

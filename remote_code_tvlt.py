@@ -5,8 +5,8 @@
 Hub code file: it imports only the standard library, so every TVLT code file can import it.
 
 The code files import one another leaves-up, without a cycle (a test checks): media_tvlt and remote_code_tvlt at the
-bottom, then configuration_tvlt, then modeling_tvlt, the processors and inputs_tvlt, with pipeline_tvlt and
-retrieval_tvlt on top. Each file's own imports say which code files it needs.
+bottom, then configuration_tvlt, then modeling_tvlt and processing_utils_tvlt (what the two processors share), the
+processors and inputs_tvlt, with pipeline_tvlt and retrieval_tvlt on top. Each file's own imports say which code files it needs.
 
 Fetch lists. `trust_remote_code` loads a class's module together with the code files named in its `from .x import`
 lines, read as text (so lines under `if TYPE_CHECKING:` count too). From the Hub it follows the named files' own
@@ -35,6 +35,7 @@ CODE_FILES = (
     "configuration_tvlt.py",
     "modeling_tvlt.py",
     "media_tvlt.py",
+    "processing_utils_tvlt.py",
     "feature_extraction_tvlt.py",
     "image_processing_tvlt.py",
     "processing_tvlt.py",
