@@ -285,6 +285,14 @@ class TvltConfig(PretrainedConfig):
         set_model_remote_code_entries(self)
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
+    @property
+    def head_problem_type(self) -> str:
+        """What the classifier head predicts: `problem_type`, else what 4.40.2's `loss_type` meant ("regression", or
+        "single_label_classification", whose loss 4.40.2 computed on the labels as given)."""
+        if self.problem_type is not None:
+            return self.problem_type
+        return "regression" if self.loss_type == "regression" else "single_label_classification"
+
 
 # ---- the model config saved beside a processor config ---------------------------------------------------------------
 

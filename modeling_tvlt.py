@@ -1329,14 +1329,8 @@ class TvltForAudioVisualClassification(TvltPreTrainedModel):
         self.config = config
         self.post_init()
 
-    def _problem_type(self) -> str:
-        if self.config.problem_type is not None:
-            return self.config.problem_type
-        # 4.40.2's `loss_type`: "classification" is a plain CrossEntropyLoss(logits, labels)
-        return "regression" if self.config.loss_type == "regression" else "classification"
-
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        problem_type = self._problem_type()
+        problem_type = self.config.head_problem_type
         labels = labels.to(logits.device)
         batch_size, num_labels = logits.shape
         if problem_type == "regression":
@@ -1354,14 +1348,14 @@ class TvltForAudioVisualClassification(TvltPreTrainedModel):
                     f"{tuple(labels.shape)}."
                 )
             return BCEWithLogitsLoss()(logits, labels.to(logits.dtype))
-        if problem_type == "single_label_classification":
+        if problem_type == "single_label_classification" and self.config.problem_type is not None:
             if labels.numel() != batch_size:
                 raise ValueError(
                     f"Single-label `labels` must hold one class index per sample (shape ({batch_size},)), got "
                     f"{tuple(labels.shape)}."
                 )
             return CrossEntropyLoss()(logits, labels.view(-1).long())
-        return CrossEntropyLoss()(logits, labels)
+        return CrossEntropyLoss()(logits, labels)  # 4.40.2's `loss_type="classification"`: the labels as given
 
     def forward(
         self,
