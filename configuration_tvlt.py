@@ -356,7 +356,7 @@ if TYPE_CHECKING:
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
     from .processing_tvlt import TvltProcessor  # noqa: F401
-    from .processing_utils_tvlt import FOREIGN_CONFIG_KEYS  # noqa: F401
+    from .processing_utils_tvlt import PREPROCESSING_MODES  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 

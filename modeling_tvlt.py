@@ -1417,7 +1417,7 @@ if TYPE_CHECKING:
     from .media_tvlt import DecodedVideo  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
     from .processing_tvlt import TvltProcessor  # noqa: F401
-    from .processing_utils_tvlt import FOREIGN_CONFIG_KEYS  # noqa: F401
+    from .processing_utils_tvlt import PREPROCESSING_MODES  # noqa: F401
     from .remote_code_tvlt import CODE_FILES  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 

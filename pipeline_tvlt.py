@@ -29,16 +29,17 @@ from transformers.utils import logging
 
 from .inputs_tvlt import AudioVisualClip, TvltClipPreparer, TvltDataCollator, check_chunking, check_window
 from .processing_tvlt import TvltProcessor
+from .remote_code_tvlt import ARCHITECTURES, CLASSIFIER_ARCHITECTURE
+from .remote_code_tvlt import PIPELINE_TASK as TASK
 
 
 logger = logging.get_logger(__name__)
 
-TASK = "audio-visual-classification"
 FUNCTIONS_TO_APPLY = ("softmax", "sigmoid", "none")
 DEFAULT_TOP_K = 5
 
 # Checkpoints whose weights hold no classifier: the pipeline would answer with a randomly initialised head.
-_HEADLESS_ARCHITECTURES = {"TvltForPreTraining", "TvltModel"}
+_HEADLESS_ARCHITECTURES = set(ARCHITECTURES) - {CLASSIFIER_ARCHITECTURE}
 _UNSET = object()
 # What the windows of a chunked clip carry past the model, to regroup and date their results.
 _WINDOW_KEYS = ("window_start", "window_end", "is_last")
@@ -339,8 +340,7 @@ if TYPE_CHECKING:
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
     from .media_tvlt import DecodedVideo  # noqa: F401
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
-    from .processing_utils_tvlt import FOREIGN_CONFIG_KEYS  # noqa: F401
-    from .remote_code_tvlt import CODE_FILES  # noqa: F401
+    from .processing_utils_tvlt import PREPROCESSING_MODES  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 

@@ -122,8 +122,8 @@ def num_threads() -> int:
 
 
 __all__ = [
-    "FOREIGN_CONFIG_KEYS",
     "PREPROCESSING_MODES",
+    "FOREIGN_CONFIG_KEYS",
     "SavesAsRemoteCode",
     "check_patch_size",
     "check_positive_int",

@@ -57,13 +57,21 @@ ENTRY_CODE_FILES = (
     "retrieval_tvlt.py",
 )
 
+# The model classes a checkpoint's `architectures` names: the bare encoder, the one with the pre-training heads (vision-
+# audio matching, MAE decoder) and the classifier; each with the Auto class that loads it
+CLASSIFIER_ARCHITECTURE = "TvltForAudioVisualClassification"
+PRETRAINING_ARCHITECTURE = "TvltForPreTraining"
+ARCHITECTURES = {
+    "TvltModel": "AutoModel",
+    PRETRAINING_ARCHITECTURE: "AutoModelForPreTraining",
+    CLASSIFIER_ARCHITECTURE: "AutoModelForVideoClassification",
+}
+
 MODEL_AUTO_MAP = {
     "AutoConfig": "configuration_tvlt.TvltConfig",
-    "AutoModel": "modeling_tvlt.TvltModel",
-    "AutoModelForPreTraining": "modeling_tvlt.TvltForPreTraining",
+    **{auto_class: f"modeling_tvlt.{name}" for name, auto_class in ARCHITECTURES.items()},
     # transformers has no audio-visual task: the classifier answers to both single-modality classification autos
-    "AutoModelForVideoClassification": "modeling_tvlt.TvltForAudioVisualClassification",
-    "AutoModelForAudioClassification": "modeling_tvlt.TvltForAudioVisualClassification",
+    "AutoModelForAudioClassification": f"modeling_tvlt.{CLASSIFIER_ARCHITECTURE}",
 }
 
 PROCESSOR_AUTO_MAP = {
@@ -165,6 +173,9 @@ def copy_code_files(save_directory) -> list[Path]:
 __all__ = [
     "CODE_FILES",
     "ENTRY_CODE_FILES",
+    "ARCHITECTURES",
+    "CLASSIFIER_ARCHITECTURE",
+    "PRETRAINING_ARCHITECTURE",
     "MODEL_AUTO_MAP",
     "PROCESSOR_AUTO_MAP",
     "CONFIG_AUTO_MAP",

@@ -10,7 +10,9 @@ import yaml
 from huggingface_hub import metadata_load
 
 from ..configuration_tvlt import TvltConfig
-from ..modeling_tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel, TvltPreTrainedModel
+from .. import modeling_tvlt
+from ..modeling_tvlt import TvltPreTrainedModel
+from ..remote_code_tvlt import ARCHITECTURES as _ARCHITECTURE_NAMES
 from .errors import ConversionError
 from .hub import read_from_cache_only
 from .original import (
@@ -41,7 +43,7 @@ logger = logging.getLogger(__name__)
 KIND_LEGACY = "legacy"
 KIND_ORIGINAL = "original"
 
-ARCHITECTURES = {cls.__name__: cls for cls in (TvltModel, TvltForPreTraining, TvltForAudioVisualClassification)}
+ARCHITECTURES = {name: getattr(modeling_tvlt, name) for name in _ARCHITECTURE_NAMES}
 
 _OPTIONAL_FILES = ("preprocessor_config.json", "processor_config.json", "README.md")
 
