@@ -23,15 +23,13 @@ from .original import (
     original_layout,
     unwrap_original_checkpoint,
 )
-from .paths import HUB_ID
+from .paths import HUB_ID, PROCESSOR_CONFIG_FILES
 from .preflight import (
-    WEIGHT_FILES,
     build_on_meta,
     check_checkpoint,
     check_fit,
     find_weight_files,
     load_weights_only,
-    shard_names,
     specs_of,
     tensor_specs,
 )
@@ -45,7 +43,12 @@ KIND_ORIGINAL = "original"
 
 ARCHITECTURES = {name: getattr(modeling_tvlt, name) for name in _ARCHITECTURE_NAMES}
 
-_OPTIONAL_FILES = ("preprocessor_config.json", "processor_config.json", "README.md")
+# what a conversion reads from a Hub repo: the configs, the card, and the weights of one format (shards included)
+_HUB_FILES = ("config.json", *PROCESSOR_CONFIG_FILES, "README.md")
+_HUB_WEIGHT_PATTERNS = (
+    ("model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors"),
+    ("pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*-of-*.bin"),
+)
 
 
 @dataclass
@@ -101,44 +104,25 @@ def _refuse_original_options(options: OriginalOptions | None, what: str) -> None
 
 
 def _download_hub_checkpoint(repo_id: str, revision: str | None) -> Path:
-    """Download the config, the weights (one format) and the processor config of a Hub repo; return its folder."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    """Download the config, the processor config, the card and the weights (one format, shards included) of a Hub
+    repo into the Hub cache; return its snapshot folder."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     local_files_only = read_from_cache_only(repo_id, revision, f"SRC {repo_id}")
-
-    def fetch(filename: str) -> Path | None:
-        try:
-            return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=local_files_only))
-        except (EntryNotFoundError, LocalEntryNotFoundError):
-            return None
-
     logger.info("Downloading %s from the Hub", repo_id)
     try:
-        config_file = fetch("config.json")
-        if config_file is None:
-            raise ConversionError(
-                f"SRC {repo_id}: no config.json found on the Hub (or in the local cache when offline); a "
-                "transformers-format TVLT repo has one."
+        for weights in _HUB_WEIGHT_PATTERNS:  # the first format the repo has, as from_pretrained would read it
+            folder = Path(
+                snapshot_download(
+                    repo_id,
+                    revision=revision,
+                    allow_patterns=[*_HUB_FILES, *weights],
+                    local_files_only=local_files_only,
+                )
             )
-        folder = config_file.parent
-        for name in _OPTIONAL_FILES:
-            fetch(name)
-        for name in WEIGHT_FILES:
-            weights = fetch(name)
-            if weights is None:
-                continue
-            if name.endswith(".index.json"):
-                for shard in shard_names(weights):
-                    if fetch(shard) is None:
-                        raise ConversionError(f"SRC {repo_id}: shard {shard} named in {name} is missing.")
-            break
+            if any(any(folder.glob(pattern)) for pattern in weights):
+                break
     except RepositoryNotFoundError as error:
         raise ConversionError(
             f"SRC {repo_id}: no such Hub repo, or it is private or gated and needs a token."
@@ -147,6 +131,11 @@ def _download_hub_checkpoint(repo_id: str, revision: str | None) -> Path:
         raise ConversionError(f"SRC {repo_id}: the repo has no revision {revision!r}.") from error
     except HfHubHTTPError as error:
         raise ConversionError(f"SRC {repo_id}: download from the Hub failed: {error}") from error
+    if not (folder / "config.json").is_file():
+        raise ConversionError(
+            f"SRC {repo_id}: no config.json found on the Hub (or in the local cache when offline); a "
+            "transformers-format TVLT repo has one."
+        )
     return folder
 
 
@@ -179,6 +168,8 @@ def _load_legacy(folder: Path, source: str) -> LoadedCheckpoint:
     architecture = _legacy_architecture(config_dict, keys, source)
     # shapes and dtypes against the config before the weights are read
     check_checkpoint(ARCHITECTURES[architecture], config, weight_files, f"SRC {source}")
+    # read here, not by from_pretrained(output_loading_info=True): it casts all tensors to one dtype, a conversion keeps
+    # each as saved
     state_dict = {}
     for path in weight_files:
         state_dict.update(read_weight_file(path))
@@ -289,7 +280,10 @@ def instantiate(
     missing, unexpected = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)
     if unexpected and drop_unexpected and not missing:
         logger.warning(
-            "%s has no place for %d tensors of SRC, dropped: %s", architecture, len(unexpected), _first_keys(unexpected)
+            "%s has no place for %d tensors of SRC, dropped: %s",
+            architecture,
+            len(unexpected),
+            _first_keys(unexpected),
         )
         state_dict = {key: value for key, value in state_dict.items() if key in expected}
         unexpected = []
