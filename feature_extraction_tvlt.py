@@ -258,6 +258,7 @@ class TvltFeatureExtractor(SavesAsRemoteCode, SequenceFeatureExtractor):
             padding_value = self.padding_value
             lengths = [_round_up(spectrogram.shape[0], time_patch) for spectrogram in spectrograms]
         max_time = max(lengths)
+        # not SequenceFeatureExtractor.pad: pad() pads with self.padding_value only and masks frames, not patches
         audio_values = np.full((len(spectrograms), 1, max_time, self.feature_size), padding_value, dtype=np.float32)
         for row, spectrogram in zip(audio_values, spectrograms, strict=True):
             row[0, : spectrogram.shape[0]] = spectrogram
@@ -344,6 +345,7 @@ class TvltFeatureExtractor(SavesAsRemoteCode, SequenceFeatureExtractor):
         their length. Of each clip, only the frames the output keeps are stored, and the running maximum of the others
         (the 80 dB range is measured on the whole clip, before any frame is dropped or cut).
         """
+        # not audio_utils.spectrogram_batch: it holds the batch's whole STFT at once (5x this memory on 10 min, README)
         window, filters = self._filters()
         n_fft, hop = self.n_fft, self.hop_length
         original = self.preprocessing_mode == "original"

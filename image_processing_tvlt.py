@@ -274,6 +274,7 @@ class TvltImageProcessor(SavesAsRemoteCode, BaseImageProcessor):
     @staticmethod
     def _load_video(video, settings: _Settings) -> list | np.ndarray:
         """Frames of one video: decoded (only the sampled ones) when it is a file, else the frames as given."""
+        # not transformers.video_utils.load_video: it decodes from frame 0 and raised on the truncated HowTo100M sample
         if is_path(video):
             return read_video(
                 video, settings.num_frames, allow_repeats=settings.preprocessing_mode == "original"
@@ -722,7 +723,7 @@ def _crop_black_borders(frames: np.ndarray) -> np.ndarray:
 
 
 def _center_square(frames: np.ndarray) -> np.ndarray:
-    """The original's centre crop to a square of the shorter side (an odd margin leaves the extra pixel on top/left)."""
+    """The original's centre crop to a square of the shorter side (an odd margin leaves the extra pixel top/left)."""
     height, width = frames.shape[1:3]
     side = min(height, width)
     top, left = -(-(height - side) // 2), -(-(width - side) // 2)
