@@ -6,7 +6,8 @@ Hub code file: it imports only the standard library, so every TVLT code file can
 
 The code files import one another leaves-up, without a cycle (a test checks): media_tvlt and remote_code_tvlt at the
 bottom, then configuration_tvlt, then modeling_tvlt and processing_utils_tvlt (what the two processors share), the
-processors and inputs_tvlt, with pipeline_tvlt and retrieval_tvlt on top. Each file's own imports say which code files it needs.
+processors and inputs_tvlt, with pipeline_tvlt and retrieval_tvlt on top. Each file's own imports say which code
+files it needs.
 
 Fetch lists. `trust_remote_code` loads a class's module together with the code files named in its `from .x import`
 lines, read as text (so lines under `if TYPE_CHECKING:` count too). From the Hub it follows the named files' own
@@ -57,8 +58,8 @@ ENTRY_CODE_FILES = (
     "retrieval_tvlt.py",
 )
 
-# The model classes a checkpoint's `architectures` names: the bare encoder, the one with the pre-training heads (vision-
-# audio matching, MAE decoder) and the classifier; each with the Auto class that loads it
+# The model classes a checkpoint's `architectures` names: the bare encoder, the one with the pre-training heads
+# (vision-audio matching, MAE decoder) and the classifier; each with the Auto class that loads it
 CLASSIFIER_ARCHITECTURE = "TvltForAudioVisualClassification"
 PRETRAINING_ARCHITECTURE = "TvltForPreTraining"
 ARCHITECTURES = {

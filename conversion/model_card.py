@@ -127,8 +127,8 @@ def _preprocessing(checkpoint: LoadedCheckpoint) -> str:
             "resize to the frame size, values in [-1, 1]; audio resampled to 44.1 kHz with torchaudio's windowed-sinc "
             "resampler, DC removed, 128-bin log-mel spectrogram that always gets 1 to 16 frames of -1 (to the next "
             "multiple of 16) before it is cut at 1024 frames; patches whose mean is -1 are masked. As in the original "
-            "model, the CLS token takes the padding flag of the first audio patch (`cls_mask_from_first_audio_patch`): "
-            "a clip that starts with silence hides CLS from the other tokens."
+            "model, the CLS token takes the padding flag of the first audio patch "
+            "(`cls_mask_from_first_audio_patch`): a clip that starts with silence hides CLS from the other tokens."
         )
     return "The processor is the one saved with the source checkpoint (transformers 4.40.2's TVLT preprocessing)."
 

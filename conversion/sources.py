@@ -100,7 +100,7 @@ def _refuse_original_options(options: OriginalOptions | None, what: str) -> None
         )
 
 
-# ---- transformers-format sources -------------------------------------------------------------------------------------
+# ---- transformers-format sources ------------------------------------------------------------------------------------
 
 
 def _download_hub_checkpoint(repo_id: str, revision: str | None) -> Path:
@@ -168,8 +168,7 @@ def _load_legacy(folder: Path, source: str) -> LoadedCheckpoint:
     architecture = _legacy_architecture(config_dict, keys, source)
     # shapes and dtypes against the config before the weights are read
     check_checkpoint(ARCHITECTURES[architecture], config, weight_files, f"SRC {source}")
-    # read here, not by from_pretrained(output_loading_info=True): it casts all tensors to one dtype, a conversion keeps
-    # each as saved
+    # not from_pretrained(output_loading_info=True): it casts all tensors to one dtype; a conversion keeps each as is
     state_dict = {}
     for path in weight_files:
         state_dict.update(read_weight_file(path))
@@ -215,7 +214,7 @@ def _card_license(readme: Path) -> str | None:
     return license if isinstance(license, str) and license.strip() else None
 
 
-# ---- original research checkpoints -----------------------------------------------------------------------------------
+# ---- original research checkpoints ----------------------------------------------------------------------------------
 
 
 def _load_original(path: Path, options: OriginalOptions) -> LoadedCheckpoint:
