@@ -166,7 +166,7 @@ def _load_legacy(folder: Path, source: str) -> LoadedCheckpoint:
     weight_files = find_weight_files(folder)
     keys = [key for path in weight_files for key in tensor_specs(path)]
     architecture = _legacy_architecture(config_dict, keys, source)
-    # shapes and dtypes against the config before the weights are read
+    # ours first: code-running pickles and wrong shapes are refused before any allocation, in a line naming the key
     check_checkpoint(ARCHITECTURES[architecture], config, weight_files, f"SRC {source}")
     # not from_pretrained(output_loading_info=True): it casts all tensors to one dtype; a conversion keeps each as is
     state_dict = {}
