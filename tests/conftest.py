@@ -70,6 +70,15 @@ def assert_close_rel(actual, expected, tol=1e-5, what="tensor"):
     assert err <= tol, f"{what}: relative error {err:.3g} > {tol}"
 
 
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    """Tiny random-weight TVLT repos (weights, configs, processor, code files) of each kind the CLI tells apart."""
+    from _av_toys import save_tiny_checkpoint  # it imports this module
+
+    root = tmp_path_factory.mktemp("repos")
+    return {kind: save_tiny_checkpoint(root / kind, kind) for kind in ("classification", "regression", "pretraining")}
+
+
 def requires_path(path: Path, what: str):
     return pytest.mark.skipif(not path.exists(), reason=f"{what} not found at {path}")
 

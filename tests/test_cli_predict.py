@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
-from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip
+from _av_toys import moving_square_frames, tone, write_clip
 from conftest import REPO_ROOT, SAMPLES, requires_path
 from transformers import pipeline
 
@@ -22,12 +22,6 @@ from tvlt.retrieval_tvlt import TvltAudioVisualMatcher
 DEMO_CLIP = REPO_ROOT / "examples" / "assets" / "talking_face.mp4"
 MOSEI_VIDEO = SAMPLES / "mosei" / "K0m1tO3Ybyc_2.mp4"
 MOSEI_AUDIO = SAMPLES / "mosei" / "K0m1tO3Ybyc_2.wav"
-
-
-@pytest.fixture(scope="module")
-def repos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("repos")
-    return {kind: save_tiny_checkpoint(root / kind, kind) for kind in ("classification", "regression", "pretraining")}
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,13 @@ import stat
 import numpy as np
 import PIL.Image
 import pytest
-from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip
+from _av_toys import moving_square_frames, tone, write_clip
 from transformers import pipeline
 
 from tvlt import TvltAudioVisualClassificationPipeline
 from tvlt.cli import main
 from tvlt.commands._timeline_picture import PALETTE, clock, clock_decimals
 from tvlt.retrieval_tvlt import TvltAudioVisualMatcher
-
-
-@pytest.fixture(scope="module")
-def repos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("repos")
-    return {kind: save_tiny_checkpoint(root / kind, kind) for kind in ("classification", "regression", "pretraining")}
 
 
 @pytest.fixture(scope="module")
