@@ -134,6 +134,21 @@ def save_tiny_checkpoint(folder: Path, kind: str = "classification", seed: int =
     return folder
 
 
+def load_classifier(repo, **kwargs):
+    """The audio-visual-classification pipeline of a local TVLT repo, on the CPU, with the package's classes."""
+    from transformers import pipeline
+
+    from tvlt import TvltAudioVisualClassificationPipeline
+
+    return pipeline(
+        "audio-visual-classification",
+        model=str(repo),
+        pipeline_class=TvltAudioVisualClassificationPipeline,
+        device="cpu",
+        **kwargs,
+    )
+
+
 def write_long_clip(
     path: Path,
     seconds: float,
