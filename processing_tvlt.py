@@ -193,8 +193,7 @@ class TvltProcessor(ProcessorMixin):
         each level of the config names every TVLT processor Auto class (transformers writes only the saved class's
         entry) and all TVLT code files are copied next to it.
         """
-        for component in (self, self.image_processor, self.feature_extractor):
-            set_processor_remote_code_entries(component)
+        set_processor_remote_code_entries(self)  # and its image processor and feature extractor
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     @classmethod

@@ -15,44 +15,20 @@ from .remote_code_tvlt import set_processor_remote_code_entries
 PREPROCESSING_MODES = ("transformers", "original")
 
 # Keys that transformers 4.40.2 wrote into the one preprocessor_config.json both processors read, and that are no
-# setting of the one reading them: the other one's settings, values derived and saved, and the saving's bookkeeping.
+# setting of the one reading them: the other one's settings, values derived and saved, and the saving's bookkeeping
+# (`init_mask_generator`: a 4.40.2 argument of the image processor that did nothing).
 _SAVED_FOR_BOTH = ("freq_len", "_processor_class", "_valid_processor_keys", "_valid_kwargs_names")
 FOREIGN_CONFIG_KEYS = {
-    "feature_extractor": frozenset(
-        {
-            "do_resize",
-            "size",
-            "num_frames",
-            "resample",
-            "do_center_crop",
-            "crop_size",
-            "do_rescale",
-            "rescale_factor",
-            "do_normalize",
-            "image_mean",
-            "image_std",
-            "image_processor_type",
-            *_SAVED_FOR_BOTH,
-        }
-    ),
-    "image_processor": frozenset(
-        {
-            "spectrogram_length",
-            "num_channels",
-            "feature_size",
-            "sampling_rate",
-            "hop_length_to_sampling_rate",
-            "n_fft",
-            "padding_value",
-            "padding_side",
-            "return_attention_mask",
-            "feature_extractor_type",
-            "hop_length",
-            "init_mask_generator",  # a 4.40.2 argument of the image processor that did nothing
-            *_SAVED_FOR_BOTH,
-        }
-    ),
-}
+    "feature_extractor": frozenset({
+        "do_resize", "size", "num_frames", "resample", "do_center_crop", "crop_size", "do_rescale", "rescale_factor",
+        "do_normalize", "image_mean", "image_std", "image_processor_type", *_SAVED_FOR_BOTH,
+    }),
+    "image_processor": frozenset({
+        "spectrogram_length", "num_channels", "feature_size", "sampling_rate", "hop_length_to_sampling_rate", "n_fft",
+        "padding_value", "padding_side", "return_attention_mask", "feature_extractor_type", "hop_length",
+        "init_mask_generator", *_SAVED_FOR_BOTH,
+    }),
+}  # fmt: skip
 
 
 class SavesAsRemoteCode:
@@ -66,12 +42,8 @@ class SavesAsRemoteCode:
 
 
 def read_settings_sized_to_model(read, pretrained_model_name_or_path, kwargs: dict, fit, logger) -> tuple[dict, dict]:
-    """
-    The saved settings as the base class `read`s them, sized to the model when a TVLT `config.json` sits beside them
-    (`fit(settings, config, keep)`), with one warning on `logger` saying what changed; `TvltProcessor` passes a list
-    as `_tvlt_fit_changes` to gather both sub-processors' changes into one warning. Settings passed to
-    `from_pretrained` are kept as given.
-    """
+    """The saved settings as the base class `read`s them, sized to the model config beside them (`fit`), with one
+    warning on `logger` (or, from `TvltProcessor`, the changes added to its list `_tvlt_fit_changes`)."""
     report = kwargs.pop("_tvlt_fit_changes", None)
     settings, kwargs_left = read(pretrained_model_name_or_path, **kwargs)
     config = model_config_beside(pretrained_model_name_or_path, **kwargs)
