@@ -85,12 +85,11 @@ def _register_pipeline(auto_model_class) -> None:
     # transformers prefers the repo's entry over the registry. The registry serves legacy checkpoints without it.
     from transformers.pipelines import PIPELINE_REGISTRY
 
-    from .pipeline_tvlt import TvltAudioVisualClassificationPipeline
+    from .pipeline_tvlt import TASK, TvltAudioVisualClassificationPipeline
 
-    task = "audio-visual-classification"
-    if PIPELINE_REGISTRY.supported_tasks.get(task, {}).get("impl") is not TvltAudioVisualClassificationPipeline:
+    if PIPELINE_REGISTRY.supported_tasks.get(TASK, {}).get("impl") is not TvltAudioVisualClassificationPipeline:
         PIPELINE_REGISTRY.register_pipeline(
-            task,
+            TASK,
             pipeline_class=TvltAudioVisualClassificationPipeline,
             pt_model=auto_model_class,
             type="multimodal",

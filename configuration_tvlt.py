@@ -281,6 +281,14 @@ class TvltConfig(PretrainedConfig):
         set_model_remote_code_entries(self)
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
+    @property
+    def head_problem_type(self) -> str:
+        """What the classifier head predicts: `problem_type`, else what 4.40.2's `loss_type` meant ("regression", or
+        "single_label_classification", whose loss 4.40.2 computed on the labels as given)."""
+        if self.problem_type is not None:
+            return self.problem_type
+        return "regression" if self.loss_type == "regression" else "single_label_classification"
+
 
 # `from_pretrained` options that locate files: the processors pass them on to find `config.json` beside their own
 _LOCATING_OPTIONS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision", "subfolder")
@@ -341,6 +349,7 @@ if TYPE_CHECKING:
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
     from .processing_tvlt import TvltProcessor  # noqa: F401
+    from .processing_utils_tvlt import PREPROCESSING_MODES  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 

@@ -17,14 +17,21 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import TensorType, logging
 
-from .configuration_tvlt import model_config_beside, processor_fit_message
 from .media_tvlt import is_path, load_audio, resample_audio
-from .remote_code_tvlt import set_processor_remote_code_entries
+from .processing_utils_tvlt import (
+    FOREIGN_CONFIG_KEYS,
+    PREPROCESSING_MODES,
+    SavesAsRemoteCode,
+    check_patch_size,
+    check_positive_int,
+    check_preprocessing_mode,
+    is_tensor,
+    num_threads,
+    read_settings_sized_to_model,
+)
 
 
 logger = logging.get_logger(__name__)
-
-PREPROCESSING_MODES = ("transformers", "original")
 
 # The original research code keeps at most this many spectrogram frames (`audio_size` in its configs).
 ORIGINAL_MAX_FRAMES = 1024
@@ -49,31 +56,8 @@ _RESAMPLE_CHUNK_SAMPLES = 1 << 20
 # Its filters are built whole (`new` phases x taps); rates sharing a tiny divisor (44100 and 44101 Hz) would need GBs.
 _MAX_SINC_FILTER_SIZE = 1 << 27
 
-# Keys that transformers 4.40.2 wrote into the one preprocessor_config.json shared with the image processor, plus
-# values it derived and saved; none of them is a setting of this feature extractor.
-_FOREIGN_CONFIG_KEYS = frozenset(
-    {
-        "do_resize",
-        "size",
-        "num_frames",
-        "resample",
-        "do_center_crop",
-        "crop_size",
-        "do_rescale",
-        "rescale_factor",
-        "do_normalize",
-        "image_mean",
-        "image_std",
-        "image_processor_type",
-        "_valid_processor_keys",
-        "_valid_kwargs_names",
-        "_processor_class",
-        "freq_len",
-    }
-)
 
-
-class TvltFeatureExtractor(SequenceFeatureExtractor):
+class TvltFeatureExtractor(SavesAsRemoteCode, SequenceFeatureExtractor):
     r"""
     Constructs a TVLT audio feature extractor: mono waveforms (or audio files) become normalised log-mel spectrograms
     cut into 16x16 patches, with a mask telling real patches from padding.
@@ -138,14 +122,14 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         hop_length: int | None = None,
         **kwargs,
     ):
-        for key in _FOREIGN_CONFIG_KEYS.intersection(kwargs):
+        for key in FOREIGN_CONFIG_KEYS["feature_extractor"].intersection(kwargs):
             del kwargs[key]
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
-        _check_positive_int("spectrogram_length", spectrogram_length)
-        _check_positive_int("feature_size", feature_size)
-        _check_positive_int("sampling_rate", sampling_rate)
-        _check_positive_int("hop_length_to_sampling_rate", hop_length_to_sampling_rate)
-        _check_positive_int("n_fft", n_fft)
+        check_positive_int("spectrogram_length", spectrogram_length)
+        check_positive_int("feature_size", feature_size)
+        check_positive_int("sampling_rate", sampling_rate)
+        check_positive_int("hop_length_to_sampling_rate", hop_length_to_sampling_rate)
+        check_positive_int("n_fft", n_fft)
         if num_channels != 1:
             raise ValueError(f"`num_channels` must be 1 (TVLT takes a mono spectrogram), got {num_channels!r}.")
         if sampling_rate // hop_length_to_sampling_rate < 1:
@@ -155,10 +139,10 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
             )
         self.spectrogram_length = spectrogram_length
         self.num_channels = num_channels
-        self.patch_size = _check_patch_size(patch_size)
+        self.patch_size = check_patch_size(patch_size, "time, frequency")
         self.n_fft = n_fft
         self.hop_length_to_sampling_rate = hop_length_to_sampling_rate
-        self.preprocessing_mode = _check_mode(preprocessing_mode)
+        self.preprocessing_mode = check_preprocessing_mode(preprocessing_mode)
         if hop_length is not None:
             _check_hop_length(hop_length, sampling_rate, hop_length_to_sampling_rate)
         if feature_size % self.patch_size[1]:
@@ -190,12 +174,6 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         output["hop_length"] = self.hop_length
         return output
 
-    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
-        """Save like the base class, as a Hub code repo: the config names every TVLT processor Auto class (transformers
-        writes only this class's entry) and all TVLT code files are copied next to it."""
-        set_processor_remote_code_entries(self)
-        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
-
     @classmethod
     def get_feature_extractor_dict(cls, pretrained_model_name_or_path, **kwargs):
         """
@@ -203,17 +181,9 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         them (see `fit_audio_settings`), with one warning saying what changed. Settings passed to `from_pretrained`
         are kept as given.
         """
-        report = kwargs.pop("_tvlt_fit_changes", None)  # TvltProcessor gathers both sub-processors' changes
-        locating = dict(kwargs)
-        feature_extractor_dict, kwargs = super().get_feature_extractor_dict(pretrained_model_name_or_path, **kwargs)
-        config = model_config_beside(pretrained_model_name_or_path, **locating)
-        if config is not None:
-            changes = fit_audio_settings(feature_extractor_dict, config, keep=kwargs)
-            if report is not None:
-                report.extend(changes)
-            elif changes:
-                logger.warning(processor_fit_message(pretrained_model_name_or_path, changes))
-        return feature_extractor_dict, kwargs
+        return read_settings_sized_to_model(
+            super().get_feature_extractor_dict, pretrained_model_name_or_path, kwargs, fit_audio_settings, logger
+        )
 
     @property
     def hop_length(self) -> int:
@@ -271,7 +241,7 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
             - **audio_mask** -- `(batch_size, time // patch_size[0] * feature_size // patch_size[1])` float32, 1 for
               real patches and 0 for padding (time-major, as the model orders its audio patches).
         """
-        _check_mode(self.preprocessing_mode)  # a setting changed after construction is checked here
+        check_preprocessing_mode(self.preprocessing_mode)  # a setting changed after construction is checked here
         waveforms = self._waveforms(raw_speech, sampling_rate, resample)
         spectrograms = self._normalised_log_mel(waveforms)
 
@@ -288,6 +258,7 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
             padding_value = self.padding_value
             lengths = [_round_up(spectrogram.shape[0], time_patch) for spectrogram in spectrograms]
         max_time = max(lengths)
+        # not SequenceFeatureExtractor.pad: pad() pads with self.padding_value only and masks frames, not patches
         audio_values = np.full((len(spectrograms), 1, max_time, self.feature_size), padding_value, dtype=np.float32)
         for row, spectrogram in zip(audio_values, spectrograms, strict=True):
             row[0, : spectrogram.shape[0]] = spectrogram
@@ -308,7 +279,7 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         """Each clip as a 1-D float32 waveform at `self.sampling_rate`."""
         clips = _split_clips(raw_speech)
         if sampling_rate is not None:
-            _check_positive_int("sampling_rate", sampling_rate)
+            check_positive_int("sampling_rate", sampling_rate)
         elif any(not is_path(clip) for clip in clips):
             logger.warning(
                 "It is strongly recommended to pass the `sampling_rate` argument to this function. "
@@ -374,6 +345,7 @@ class TvltFeatureExtractor(SequenceFeatureExtractor):
         their length. Of each clip, only the frames the output keeps are stored, and the running maximum of the others
         (the 80 dB range is measured on the whole clip, before any frame is dropped or cut).
         """
+        # not audio_utils.spectrogram_batch: it holds the batch's whole STFT at once (5x this memory on 10 min, README)
         window, filters = self._filters()
         n_fft, hop = self.n_fft, self.hop_length
         original = self.preprocessing_mode == "original"
@@ -510,23 +482,8 @@ def _num_stft_frames(num_samples: int, n_fft: int, hop_length: int) -> int:
 # -- helpers --------------------------------------------------------------------------------------------------------
 
 
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-
-
-def _check_patch_size(patch_size) -> list[int]:
-    if (
-        not isinstance(patch_size, (list, tuple))
-        or len(patch_size) != 2
-        or any(isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p <= 0 for p in patch_size)
-    ):
-        raise ValueError(f"`patch_size` must be two positive integers (time, frequency), got {patch_size!r}.")
-    return [int(p) for p in patch_size]
-
-
 def _check_hop_length(hop_length, sampling_rate: int, ratio: int) -> None:
-    _check_positive_int("hop_length", hop_length)
+    check_positive_int("hop_length", hop_length)
     derived = sampling_rate // ratio
     if hop_length == derived:
         return
@@ -541,12 +498,6 @@ def _check_hop_length(hop_length, sampling_rate: int, ratio: int) -> None:
         f"// {ratio} = {derived}: the hop length follows from those two (transformers 4.40.2 ignored a different "
         f"`hop_length` silently); {advice}."
     )
-
-
-def _check_mode(preprocessing_mode) -> str:
-    if preprocessing_mode not in PREPROCESSING_MODES:
-        raise ValueError(f"`preprocessing_mode` must be one of {PREPROCESSING_MODES}, got {preprocessing_mode!r}.")
-    return preprocessing_mode
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -580,15 +531,7 @@ def _rfft(frames: np.ndarray) -> np.ndarray:
         import scipy.fft
     except ImportError:
         return np.fft.rfft(frames, axis=-1)
-    return scipy.fft.rfft(frames, axis=-1, overwrite_x=True, workers=_num_threads())
-
-
-def _num_threads() -> int:
-    try:
-        import torch
-    except ImportError:
-        return 1
-    return max(1, torch.get_num_threads())
+    return scipy.fft.rfft(frames, axis=-1, overwrite_x=True, workers=num_threads())
 
 
 def sinc_resample(waveform: np.ndarray, orig_sampling_rate: int, target_sampling_rate: int) -> np.ndarray:
@@ -611,7 +554,7 @@ def sinc_resample(waveform: np.ndarray, orig_sampling_rate: int, target_sampling
         `np.ndarray` of shape `(..., ceil(num_samples * target / orig))`, in the waveform's dtype.
     """
     for name, rate in (("orig_sampling_rate", orig_sampling_rate), ("target_sampling_rate", target_sampling_rate)):
-        _check_positive_int(name, rate)
+        check_positive_int(name, rate)
     if orig_sampling_rate == target_sampling_rate:
         return waveform
     try:
@@ -687,7 +630,7 @@ def _split_clips(raw_speech) -> list:
     """The clips of a single-clip or batched input, following 4.40.2's batching rules."""
     if is_path(raw_speech):
         return [raw_speech]
-    if _is_tensor(raw_speech):
+    if is_tensor(raw_speech):
         raw_speech = raw_speech.detach().cpu().numpy()
     if isinstance(raw_speech, np.ndarray):
         if raw_speech.ndim == 1:
@@ -710,14 +653,10 @@ def _split_clips(raw_speech) -> list:
     )
 
 
-def _is_tensor(value) -> bool:
-    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
-
-
 def _float_channels(clip, index: int) -> np.ndarray:
     """One clip as `(channels, samples)` floats (float64 stays float64, other floats become float32), integer PCM
     scaled to [-1, 1]."""
-    if _is_tensor(clip):
+    if is_tensor(clip):
         clip = clip.detach().cpu().numpy()
     if isinstance(clip, (list, tuple)):
         try:
@@ -790,22 +729,26 @@ def fit_audio_settings(settings: dict, config, keep=()) -> list[str]:
             settings["spectrogram_length"] = config.spectrogram_length
     return changes
 
+
 TvltFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
 
 
 # Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
 if TYPE_CHECKING:
+    from .configuration_tvlt import TvltConfig  # noqa: F401
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
     from .inputs_tvlt import TvltClipPreparer  # noqa: F401
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
     from .processing_tvlt import TvltProcessor  # noqa: F401
+    from .remote_code_tvlt import CODE_FILES  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 
 __all__ = [
     "ORIGINAL_MAX_FRAMES",
     "ORIGINAL_PADDING_VALUE",
+    "ORIGINAL_TIME_PADDING",
     "PREPROCESSING_MODES",
     "TvltFeatureExtractor",
     "fit_audio_settings",

@@ -14,45 +14,34 @@ import numpy as np
 import PIL.Image
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_processing_utils import BaseImageProcessor, get_size_dict
-from transformers.image_utils import IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD, ChannelDimension, PILImageResampling
+from transformers.image_utils import (
+    IMAGENET_STANDARD_MEAN,
+    IMAGENET_STANDARD_STD,
+    ChannelDimension,
+    PILImageResampling,
+)
 from transformers.processing_utils import ImagesKwargs
 from transformers.utils import TensorType, logging
 
-from .configuration_tvlt import model_config_beside, processor_fit_message
 from .media_tvlt import is_path, read_video, sample_frame_indices
-from .remote_code_tvlt import set_processor_remote_code_entries
+from .processing_utils_tvlt import (
+    FOREIGN_CONFIG_KEYS,
+    PREPROCESSING_MODES,
+    SavesAsRemoteCode,
+    check_patch_size,
+    check_positive_int,
+    check_preprocessing_mode,
+    is_tensor,
+    num_threads,
+    read_settings_sized_to_model,
+)
 
 
 logger = logging.get_logger(__name__)
 
-PREPROCESSING_MODES = ("transformers", "original")
-
 # Original pipeline: a pixel belongs to the picture (not to a black border) when all its channels exceed this, in
 # every sampled frame.
 ORIGINAL_BORDER_THRESHOLD = 30.0
-
-# Keys that transformers 4.40.2 wrote into the one preprocessor_config.json shared with the feature extractor (whose
-# keys ended up in both), and 4.40.2 constructor arguments that did nothing; none is a setting of this processor.
-_FOREIGN_CONFIG_KEYS = frozenset(
-    {
-        "spectrogram_length",
-        "num_channels",
-        "feature_size",
-        "sampling_rate",
-        "hop_length_to_sampling_rate",
-        "n_fft",
-        "padding_value",
-        "padding_side",
-        "return_attention_mask",
-        "feature_extractor_type",
-        "freq_len",
-        "hop_length",
-        "init_mask_generator",
-        "_processor_class",
-        "_valid_processor_keys",
-        "_valid_kwargs_names",
-    }
-)
 
 
 class TvltImageProcessorKwargs(ImagesKwargs, total=False):
@@ -63,7 +52,7 @@ class TvltImageProcessorKwargs(ImagesKwargs, total=False):
     preprocessing_mode: str
 
 
-class TvltImageProcessor(BaseImageProcessor):
+class TvltImageProcessor(SavesAsRemoteCode, BaseImageProcessor):
     r"""
     Constructs a TVLT image processor: videos become `(num_frames, 3, height, width)` normalised frame tensors, batched
     and padded to the longest video, with a mask of the real frames' patches. An image is a 1-frame video.
@@ -135,13 +124,13 @@ class TvltImageProcessor(BaseImageProcessor):
         preprocessing_mode: str = "transformers",
         **kwargs,
     ) -> None:
-        for key in _FOREIGN_CONFIG_KEYS.intersection(kwargs):
+        for key in FOREIGN_CONFIG_KEYS["image_processor"].intersection(kwargs):
             del kwargs[key]
         super().__init__(**kwargs)
         self.do_resize = do_resize
         self.size = _check_size(size if size is not None else {"shortest_edge": 224})
-        self.patch_size = _check_patch_size(patch_size)
-        self.num_frames = _check_num_frames(num_frames)
+        self.patch_size = check_patch_size(patch_size, "height, width")
+        self.num_frames = check_positive_int("num_frames", num_frames)
         self.resample = resample
         self.do_center_crop = do_center_crop
         self.crop_size = _check_crop_size(crop_size if crop_size is not None else {"height": 224, "width": 224})
@@ -150,19 +139,13 @@ class TvltImageProcessor(BaseImageProcessor):
         self.do_normalize = do_normalize
         self.image_mean = list(image_mean) if isinstance(image_mean, (list, tuple)) else image_mean
         self.image_std = list(image_std) if isinstance(image_std, (list, tuple)) else image_std
-        self.preprocessing_mode = _check_mode(preprocessing_mode)
+        self.preprocessing_mode = check_preprocessing_mode(preprocessing_mode)
 
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()
         for key in ("_valid_processor_keys", "_valid_kwargs_names"):
             output.pop(key, None)
         return output
-
-    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
-        """Save like the base class, as a Hub code repo: the config names every TVLT processor Auto class (transformers
-        writes only this class's entry) and all TVLT code files are copied next to it."""
-        set_processor_remote_code_entries(self)
-        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     @classmethod
     def get_image_processor_dict(cls, pretrained_model_name_or_path, **kwargs):
@@ -172,17 +155,9 @@ class TvltImageProcessor(BaseImageProcessor):
         `fit_image_settings`; transformers 4.40.2's `save_pretrained` dropped every image setting). One warning says
         what changed. Settings passed to `from_pretrained` are kept as given.
         """
-        report = kwargs.pop("_tvlt_fit_changes", None)  # TvltProcessor gathers both sub-processors' changes
-        locating = dict(kwargs)
-        image_processor_dict, kwargs = super().get_image_processor_dict(pretrained_model_name_or_path, **kwargs)
-        config = model_config_beside(pretrained_model_name_or_path, **locating)
-        if config is not None:
-            changes = fit_image_settings(image_processor_dict, config, keep=kwargs)
-            if report is not None:
-                report.extend(changes)
-            elif changes:
-                logger.warning(processor_fit_message(pretrained_model_name_or_path, changes))
-        return image_processor_dict, kwargs
+        return read_settings_sized_to_model(
+            super().get_image_processor_dict, pretrained_model_name_or_path, kwargs, fit_image_settings, logger
+        )
 
     def preprocess(
         self,
@@ -237,8 +212,8 @@ class TvltImageProcessor(BaseImageProcessor):
         settings = _Settings(
             do_resize=self.do_resize if do_resize is None else do_resize,
             size=self.size if size is None else _check_size(size),
-            patch_size=self.patch_size if patch_size is None else _check_patch_size(patch_size),
-            num_frames=self.num_frames if num_frames is None else _check_num_frames(num_frames),
+            patch_size=self.patch_size if patch_size is None else check_patch_size(patch_size, "height, width"),
+            num_frames=self.num_frames if num_frames is None else check_positive_int("num_frames", num_frames),
             resample=self.resample if resample is None else resample,
             do_center_crop=self.do_center_crop if do_center_crop is None else do_center_crop,
             crop_size=self.crop_size if crop_size is None else _check_crop_size(crop_size),
@@ -247,7 +222,7 @@ class TvltImageProcessor(BaseImageProcessor):
             do_normalize=self.do_normalize if do_normalize is None else do_normalize,
             image_mean=self.image_mean if image_mean is None else image_mean,
             image_std=self.image_std if image_std is None else image_std,
-            preprocessing_mode=_check_mode(self.preprocessing_mode),
+            preprocessing_mode=check_preprocessing_mode(self.preprocessing_mode),
             input_data_format=_check_channel_format("input_data_format", input_data_format),
         )
         data_format = _check_channel_format("data_format", data_format)
@@ -255,7 +230,7 @@ class TvltImageProcessor(BaseImageProcessor):
 
         videos = [self._load_video(video, settings) for video in _make_batched(videos)]
         process = _preprocess_video_original if original else _preprocess_video_transformers
-        workers = 1 if original else _num_threads()  # the original mode resizes with torch, threaded already
+        workers = 1 if original else num_threads()  # the original mode resizes with torch, threaded already
         if workers > 1 and len(videos) > 1:
             # PIL resamples with the GIL released, so videos can be resized side by side.
             with ThreadPoolExecutor(min(workers, len(videos))) as pool:
@@ -299,6 +274,7 @@ class TvltImageProcessor(BaseImageProcessor):
     @staticmethod
     def _load_video(video, settings: _Settings) -> list | np.ndarray:
         """Frames of one video: decoded (only the sampled ones) when it is a file, else the frames as given."""
+        # not transformers.video_utils.load_video: it decodes from frame 0 and raised on the truncated HowTo100M sample
         if is_path(video):
             return read_video(
                 video, settings.num_frames, allow_repeats=settings.preprocessing_mode == "original"
@@ -387,28 +363,6 @@ def _check_crop_size(crop_size) -> dict[str, int]:
     return {key: int(value) for key, value in crop_size.items()}
 
 
-def _check_patch_size(patch_size) -> list[int]:
-    if (
-        not isinstance(patch_size, (list, tuple))
-        or len(patch_size) != 2
-        or any(isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p <= 0 for p in patch_size)
-    ):
-        raise ValueError(f"`patch_size` must be two positive integers (height, width), got {patch_size!r}.")
-    return [int(p) for p in patch_size]
-
-
-def _check_num_frames(num_frames) -> int:
-    if isinstance(num_frames, bool) or not isinstance(num_frames, (int, np.integer)) or num_frames < 1:
-        raise ValueError(f"`num_frames` must be a positive integer, got {num_frames!r}.")
-    return int(num_frames)
-
-
-def _check_mode(preprocessing_mode) -> str:
-    if preprocessing_mode not in PREPROCESSING_MODES:
-        raise ValueError(f"`preprocessing_mode` must be one of {PREPROCESSING_MODES}, got {preprocessing_mode!r}.")
-    return preprocessing_mode
-
-
 def _check_channel_format(name: str, value) -> ChannelDimension | None:
     if value is None:
         return None
@@ -418,21 +372,11 @@ def _check_channel_format(name: str, value) -> ChannelDimension | None:
         raise ValueError(f'`{name}` must be "channels_first", "channels_last" or None, got {value!r}.') from None
 
 
-def _num_threads() -> int:
-    import torch
-
-    return max(1, torch.get_num_threads())
-
-
 # -- input structure ------------------------------------------------------------------------------------------------
 
 
 def _is_frame_like(value) -> bool:
-    return isinstance(value, (PIL.Image.Image, np.ndarray)) or _is_tensor(value)
-
-
-def _is_tensor(value) -> bool:
-    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+    return isinstance(value, (PIL.Image.Image, np.ndarray)) or is_tensor(value)
 
 
 def _ndim(value) -> int:
@@ -483,7 +427,7 @@ def _describe(value) -> str:
 def _frames_as_arrays(video) -> list[np.ndarray] | np.ndarray:
     """The frames of a video as numpy arrays of pixel values: a 4-D array when given as one, else a list of 3-D
     arrays (see `_pixel_values` for the dtypes)."""
-    if _is_tensor(video) or isinstance(video, np.ndarray):
+    if is_tensor(video) or isinstance(video, np.ndarray):
         return _pixel_values(video)
     frames = []
     for frame in video:
@@ -506,7 +450,7 @@ def _pixel_values(frames) -> np.ndarray:
     numpy. What it read right stays: any int or float dtype, complex with no imaginary part, object arrays of
     numbers; bfloat16 tensors (which it could not convert) are read as float32.
     """
-    if _is_tensor(frames):
+    if is_tensor(frames):
         frames = frames.detach().cpu()
         if frames.dtype.is_floating_point and frames.dtype.itemsize < 4 and str(frames.dtype) != "torch.float16":
             frames = frames.float()  # bfloat16 and the like: numpy has no such dtype
@@ -779,7 +723,7 @@ def _crop_black_borders(frames: np.ndarray) -> np.ndarray:
 
 
 def _center_square(frames: np.ndarray) -> np.ndarray:
-    """The original's centre crop to a square of the shorter side (an odd margin leaves the extra pixel on top/left)."""
+    """The original's centre crop to a square of the shorter side (an odd margin leaves the extra pixel top/left)."""
     height, width = frames.shape[1:3]
     side = min(height, width)
     top, left = -(-(height - side) // 2), -(-(width - side) // 2)
@@ -803,11 +747,13 @@ TvltImageProcessor.register_for_auto_class("AutoImageProcessor")
 
 # Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
 if TYPE_CHECKING:
+    from .configuration_tvlt import TvltConfig  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .inputs_tvlt import TvltClipPreparer  # noqa: F401
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
     from .processing_tvlt import TvltProcessor  # noqa: F401
+    from .remote_code_tvlt import CODE_FILES  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 

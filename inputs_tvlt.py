@@ -34,6 +34,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from transformers.utils import logging
 
+from .feature_extraction_tvlt import ORIGINAL_MAX_FRAMES, ORIGINAL_PADDING_VALUE, ORIGINAL_TIME_PADDING
 from .media_tvlt import (
     MediaDecodingError,
     check_media_file,
@@ -54,13 +55,6 @@ logger = logging.get_logger(__name__)
 CLIP_KEYS = ("video", "audio", "sampling_rate", "start", "end")
 # `chunk_length_s="auto"`: windows as long as the audio the model takes
 CHUNK_LENGTH_AUTO = "auto"
-
-# The processors' constants, restated so that this file needs nothing private from them: the original pipeline keeps
-# at most 1024 spectrogram frames and pads (and masks) with -1.
-_ORIGINAL_MAX_AUDIO_FRAMES = 1024
-_ORIGINAL_AUDIO_PADDING_VALUE = -1.0
-# ... and always appends 1 to 16 frames of -1 (to the next multiple of 16) before that cut
-_ORIGINAL_TIME_PADDING = 16
 
 # Formats PIL opens that are videos rather than still images when they hold several frames.
 _ANIMATED_IMAGE_FORMATS = {"GIF", "PNG", "WEBP", "MPO", "TIFF"}
@@ -252,14 +246,12 @@ class TvltClipPreparer:
         image_processor, feature_extractor = processor.image_processor, processor.feature_extractor
         self.original_mode = feature_extractor.preprocessing_mode == "original"
         self.num_frames = int(image_processor.num_frames)
-        max_audio_frames = (
-            _ORIGINAL_MAX_AUDIO_FRAMES if self.original_mode else int(feature_extractor.spectrogram_length)
-        )
+        max_audio_frames = ORIGINAL_MAX_FRAMES if self.original_mode else int(feature_extractor.spectrogram_length)
         if config is not None:
             self.num_frames = min(self.num_frames, int(config.num_frames))
             model_frames = int(config.spectrogram_length)
             if self.original_mode:  # real frames plus the original's padding must fit
-                model_frames = model_frames // _ORIGINAL_TIME_PADDING * _ORIGINAL_TIME_PADDING - 1
+                model_frames = model_frames // ORIGINAL_TIME_PADDING * ORIGINAL_TIME_PADDING - 1
             max_audio_frames = min(max_audio_frames, model_frames)
         hop_length = int(feature_extractor.hop_length)
         # A centred STFT of n samples has 1 + n // hop frames, of which the "transformers" preprocessing drops the
@@ -275,11 +267,7 @@ class TvltClipPreparer:
     @property
     def audio_padding_value(self) -> float:
         """The value the feature extractor pads spectrograms with (the collator pads batches with it too)."""
-        return (
-            _ORIGINAL_AUDIO_PADDING_VALUE
-            if self.original_mode
-            else float(self.processor.feature_extractor.padding_value)
-        )
+        return ORIGINAL_PADDING_VALUE if self.original_mode else float(self.processor.feature_extractor.padding_value)
 
     def window(self, start: float | None, end: float | None, source=None) -> tuple[float, float]:
         """
@@ -499,7 +487,7 @@ class TvltDataCollator:
     def from_processor(cls, processor) -> TvltDataCollator:
         """A collator that pads spectrograms like `processor`'s feature extractor does."""
         original = processor.feature_extractor.preprocessing_mode == "original"
-        padding = _ORIGINAL_AUDIO_PADDING_VALUE if original else processor.feature_extractor.padding_value
+        padding = ORIGINAL_PADDING_VALUE if original else processor.feature_extractor.padding_value
         return cls(audio_padding_value=padding)
 
     def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:

@@ -1272,23 +1272,20 @@ class TvltForAudioVisualClassification(TvltPreTrainedModel):
         self.config = config
         self.post_init()
 
-    def _problem_type(self) -> str:
-        if self.config.problem_type is not None:
-            return self.config.problem_type
-        # 4.40.2's `loss_type`: "classification" is a plain CrossEntropyLoss(logits, labels)
-        return "regression" if self.config.loss_type == "regression" else "classification"
-
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        problem_type = self._problem_type()
-        _check_classification_labels(problem_type, labels, *logits.shape)
+        problem_type = self.config.head_problem_type
+        # 4.40.2's `loss_type="classification"` (no `problem_type`): cross-entropy on the labels as given (soft too)
+        as_given = self.config.problem_type is None and problem_type == "single_label_classification"
+        if not as_given:
+            _check_classification_labels(problem_type, labels, *logits.shape)
         labels = labels.to(logits.device)
         if problem_type == "regression":
             return MSELoss()(logits, labels.to(logits.dtype).view(logits.shape))
         if problem_type == "multi_label_classification":
             return BCEWithLogitsLoss()(logits, labels.to(logits.dtype))
-        if problem_type == "single_label_classification":
-            return CrossEntropyLoss()(logits, labels.view(-1).long())
-        return CrossEntropyLoss()(logits, labels)
+        if as_given:
+            return CrossEntropyLoss()(logits, labels)
+        return CrossEntropyLoss()(logits, labels.view(-1).long())
 
     def forward(
         self,
@@ -1338,6 +1335,7 @@ if TYPE_CHECKING:
     from .media_tvlt import DecodedVideo  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
     from .processing_tvlt import TvltProcessor  # noqa: F401
+    from .processing_utils_tvlt import PREPROCESSING_MODES  # noqa: F401
     from .remote_code_tvlt import CODE_FILES  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 

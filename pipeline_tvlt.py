@@ -29,16 +29,17 @@ from transformers.utils import logging
 
 from .inputs_tvlt import AudioVisualClip, TvltClipPreparer, TvltDataCollator, check_chunking, check_window
 from .processing_tvlt import TvltProcessor
+from .remote_code_tvlt import ARCHITECTURES, CLASSIFIER_ARCHITECTURE
+from .remote_code_tvlt import PIPELINE_TASK as TASK
 
 
 logger = logging.get_logger(__name__)
 
-TASK = "audio-visual-classification"
 FUNCTIONS_TO_APPLY = ("softmax", "sigmoid", "none")
 DEFAULT_TOP_K = 5
 
 # Checkpoints whose weights hold no classifier: the pipeline would answer with a randomly initialised head.
-_HEADLESS_ARCHITECTURES = {"TvltForPreTraining", "TvltModel"}
+_HEADLESS_ARCHITECTURES = set(ARCHITECTURES) - {CLASSIFIER_ARCHITECTURE}
 _UNSET = object()
 # What the windows of a chunked clip carry past the model, to regroup and date their results.
 _WINDOW_KEYS = ("window_start", "window_end", "is_last")
@@ -260,7 +261,7 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
         logits = logits.float()
         if function_to_apply is None:
             function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(
-                head_problem_type(self.model.config), "softmax"
+                self.model.config.head_problem_type, "softmax"
             )
         if function_to_apply == "softmax":
             return logits.softmax(-1)
@@ -271,7 +272,7 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
     def _predictions(self, scores: torch.Tensor, top_k: int | None) -> list[dict]:
         id2label = self.model.config.id2label
         results = [{"label": id2label.get(i, f"LABEL_{i}"), "score": score} for i, score in enumerate(scores.tolist())]
-        if head_problem_type(self.model.config) == "regression":
+        if self.model.config.head_problem_type == "regression":
             return results  # one value per output, in the head's order
         results.sort(key=lambda result: result["score"], reverse=True)
         return results if top_k is None else results[:top_k]
@@ -310,11 +311,8 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
 
 
 def head_problem_type(config) -> str:
-    """`config.problem_type`, or what transformers 4.40.2's `loss_type` meant when it is unset."""
-    if config.problem_type is not None:
-        return config.problem_type
-    # transformers 4.40.2's TVLT switch
-    return "regression" if getattr(config, "loss_type", None) == "regression" else "single_label_classification"
+    """What a TVLT classifier predicts (`TvltConfig.head_problem_type`), for the callers of this older function."""
+    return config.head_problem_type
 
 
 def _check_has_classifier(model) -> None:
@@ -342,7 +340,7 @@ if TYPE_CHECKING:
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
     from .media_tvlt import DecodedVideo  # noqa: F401
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401
-    from .remote_code_tvlt import CODE_FILES  # noqa: F401
+    from .processing_utils_tvlt import PREPROCESSING_MODES  # noqa: F401
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 

@@ -13,9 +13,10 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.utils import TensorType, logging
 
 from .configuration_tvlt import processor_fit_message
-from .feature_extraction_tvlt import PREPROCESSING_MODES, TvltFeatureExtractor
+from .feature_extraction_tvlt import TvltFeatureExtractor
 from .image_processing_tvlt import TvltImageProcessor
 from .media_tvlt import MediaDecodingError, check_media_file, has_audio_track, is_path
+from .processing_utils_tvlt import check_preprocessing_mode
 from .remote_code_tvlt import set_processor_remote_code_entries
 
 
@@ -90,8 +91,7 @@ class TvltProcessor(ProcessorMixin):
 
     @preprocessing_mode.setter
     def preprocessing_mode(self, preprocessing_mode: str) -> None:
-        if preprocessing_mode not in PREPROCESSING_MODES:
-            raise ValueError(f"`preprocessing_mode` must be one of {PREPROCESSING_MODES}, got {preprocessing_mode!r}.")
+        check_preprocessing_mode(preprocessing_mode)
         self.image_processor.preprocessing_mode = preprocessing_mode
         self.feature_extractor.preprocessing_mode = preprocessing_mode
 
@@ -193,8 +193,7 @@ class TvltProcessor(ProcessorMixin):
         each level of the config names every TVLT processor Auto class (transformers writes only the saved class's
         entry) and all TVLT code files are copied next to it.
         """
-        for component in (self, self.image_processor, self.feature_extractor):
-            set_processor_remote_code_entries(component)
+        set_processor_remote_code_entries(self)  # and its image processor and feature extractor
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     @classmethod

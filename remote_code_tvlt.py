@@ -5,8 +5,9 @@
 Hub code file: it imports only the standard library, so every TVLT code file can import it.
 
 The code files import one another leaves-up, without a cycle (a test checks): media_tvlt and remote_code_tvlt at the
-bottom, then configuration_tvlt, then modeling_tvlt, the processors and inputs_tvlt, with pipeline_tvlt and
-retrieval_tvlt on top. Each file's own imports say which code files it needs.
+bottom, then configuration_tvlt, then modeling_tvlt and processing_utils_tvlt (what the two processors share), the
+processors and inputs_tvlt, with pipeline_tvlt and retrieval_tvlt on top. Each file's own imports say which code
+files it needs.
 
 Fetch lists. `trust_remote_code` loads a class's module together with the code files named in its `from .x import`
 lines, read as text (so lines under `if TYPE_CHECKING:` count too). From the Hub it follows the named files' own
@@ -35,6 +36,7 @@ CODE_FILES = (
     "configuration_tvlt.py",
     "modeling_tvlt.py",
     "media_tvlt.py",
+    "processing_utils_tvlt.py",
     "feature_extraction_tvlt.py",
     "image_processing_tvlt.py",
     "processing_tvlt.py",
@@ -56,13 +58,21 @@ ENTRY_CODE_FILES = (
     "retrieval_tvlt.py",
 )
 
+# The model classes a checkpoint's `architectures` names: the bare encoder, the one with the pre-training heads
+# (vision-audio matching, MAE decoder) and the classifier; each with the Auto class that loads it
+CLASSIFIER_ARCHITECTURE = "TvltForAudioVisualClassification"
+PRETRAINING_ARCHITECTURE = "TvltForPreTraining"
+ARCHITECTURES = {
+    "TvltModel": "AutoModel",
+    PRETRAINING_ARCHITECTURE: "AutoModelForPreTraining",
+    CLASSIFIER_ARCHITECTURE: "AutoModelForVideoClassification",
+}
+
 MODEL_AUTO_MAP = {
     "AutoConfig": "configuration_tvlt.TvltConfig",
-    "AutoModel": "modeling_tvlt.TvltModel",
-    "AutoModelForPreTraining": "modeling_tvlt.TvltForPreTraining",
+    **{auto_class: f"modeling_tvlt.{name}" for name, auto_class in ARCHITECTURES.items()},
     # transformers has no audio-visual task: the classifier answers to both single-modality classification autos
-    "AutoModelForVideoClassification": "modeling_tvlt.TvltForAudioVisualClassification",
-    "AutoModelForAudioClassification": "modeling_tvlt.TvltForAudioVisualClassification",
+    "AutoModelForAudioClassification": f"modeling_tvlt.{CLASSIFIER_ARCHITECTURE}",
 }
 
 PROCESSOR_AUTO_MAP = {
@@ -164,6 +174,9 @@ def copy_code_files(save_directory) -> list[Path]:
 __all__ = [
     "CODE_FILES",
     "ENTRY_CODE_FILES",
+    "ARCHITECTURES",
+    "CLASSIFIER_ARCHITECTURE",
+    "PRETRAINING_ARCHITECTURE",
     "MODEL_AUTO_MAP",
     "PROCESSOR_AUTO_MAP",
     "CONFIG_AUTO_MAP",

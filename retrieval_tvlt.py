@@ -190,6 +190,7 @@ if TYPE_CHECKING:
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
     from .media_tvlt import DecodedVideo  # noqa: F401
     from .pipeline_tvlt import TvltAudioVisualClassificationPipeline  # noqa: F401
+    from .processing_utils_tvlt import PREPROCESSING_MODES  # noqa: F401
     from .remote_code_tvlt import CODE_FILES  # noqa: F401
 
 

@@ -126,7 +126,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from _preprocessing_utils import write_long_clip
+    from _av_toys import write_long_clip
 
     with tempfile.TemporaryDirectory() as folder:
         path = args.keep or Path(folder, "long.mp4")
@@ -134,7 +134,9 @@ def main() -> None:
         for file in (path, path.with_suffix(".mkv")):
             if not file.exists():
                 started = time.perf_counter()
-                write_long_clip(file, args.seconds)
+                write_long_clip(
+                    file, args.seconds, fps=30, sampling_rate=44100, keyframe_interval_s=2.0, repeat_s=10.0
+                )
                 made += time.perf_counter() - started
         rows = {
             case: run_case(case, path.with_suffix(".mkv") if case == "video_mkv" else path, args.start, args.end)

@@ -5,6 +5,7 @@ import contextlib
 import os
 import re
 
+from ..remote_code_tvlt import CLASSIFIER_ARCHITECTURE, PRETRAINING_ARCHITECTURE
 from . import CommandError
 from ._argtypes import seconds
 
@@ -12,8 +13,6 @@ from ._argtypes import seconds
 CLASSIFICATION = "classification"
 PRETRAINING = "pretraining"
 
-_CLASSIFICATION_ARCHITECTURES = {"TvltForAudioVisualClassification"}
-_PRETRAINING_ARCHITECTURES = {"TvltForPreTraining"}
 # a Hub repo id: "name" or "owner/name" (what huggingface_hub accepts)
 _REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
 
@@ -196,9 +195,9 @@ def _first_line(error: Exception) -> str:
 def checkpoint_kind(config) -> str:
     """`CLASSIFICATION` (a fine-tuned head) or `PRETRAINING` (matching head and/or MAE decoder)."""
     architectures = set(config.architectures or [])
-    if architectures & _CLASSIFICATION_ARCHITECTURES:
+    if CLASSIFIER_ARCHITECTURE in architectures:
         return CLASSIFICATION
-    if architectures & _PRETRAINING_ARCHITECTURES:
+    if PRETRAINING_ARCHITECTURE in architectures:
         return PRETRAINING
     if not architectures and any(label != f"LABEL_{i}" for i, label in config.id2label.items()):
         return CLASSIFICATION  # an old config without `architectures`, but with labels

@@ -58,12 +58,10 @@ def check_timeline_arguments(args: argparse.Namespace) -> None:
 
 def classify_in_windows(args: argparse.Namespace, classifier, clip: dict, config) -> dict:
     """The classification fields of `tvlt predict`'s result for a clip read in windows; draws `--out`."""
-    from ..pipeline_tvlt import head_problem_type
-
     _check_against_model(args, classifier.clip_preparer)
     result = classifier(clip, top_k=None, chunk_length_s=args.chunk_length, stride_length_s=args.stride)
     windows = result["windows"]
-    problem_type = head_problem_type(config)
+    problem_type = config.head_problem_type
     top_k = None if problem_type == "regression" else args.top_k
     fields = _window_fields(args)
     fields["windows"] = [

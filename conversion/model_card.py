@@ -2,18 +2,17 @@
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from ..remote_code_tvlt import PIPELINE_TASK, custom_pipelines
+from ..remote_code_tvlt import (
+    ARCHITECTURES,
+    CLASSIFIER_ARCHITECTURE,
+    PIPELINE_TASK,
+    PRETRAINING_ARCHITECTURE,
+    custom_pipelines,
+)
 from .sources import KIND_ORIGINAL, LoadedCheckpoint
 
 
 DEFAULT_LICENSE = "mit"  # the license of the TVLT code and released weights (zinengtang/TVLT)
-
-# Hub pipeline tag and the Auto class that loads each architecture
-_ARCHITECTURE_USAGE = {
-    "TvltForAudioVisualClassification": ("video-classification", "AutoModelForVideoClassification"),
-    "TvltForPreTraining": ("feature-extraction", "AutoModelForPreTraining"),
-    "TvltModel": ("feature-extraction", "AutoModel"),
-}
 
 _CITATION = """@inproceedings{tang2022tvlt,
   title     = {TVLT: Textless Vision-Language Transformer},
@@ -27,15 +26,12 @@ def render_model_card(checkpoint: LoadedCheckpoint, repo_id: str | None = None) 
     """The card: metadata for the Hub, what the checkpoint is, and how to load it with remote code."""
     config = checkpoint.model.config
     architecture = type(checkpoint.model).__name__
-    pipeline_tag, auto_class = _ARCHITECTURE_USAGE[architecture]
-    tags = ["tvlt", "custom_code", "audio-visual", "video", "audio"]
-    if architecture == "TvltForAudioVisualClassification":
-        tags.append("audio-visual-classification")
+    auto_class, classifier = ARCHITECTURES[architecture], architecture == CLASSIFIER_ARCHITECTURE
     metadata = ModelCardData(
         library_name="transformers",
         license=checkpoint.license or DEFAULT_LICENSE,
-        pipeline_tag=pipeline_tag,
-        tags=tags,
+        pipeline_tag="video-classification" if classifier else "feature-extraction",
+        tags=["tvlt", "custom_code", "audio-visual", "video", "audio"] + ([PIPELINE_TASK] if classifier else []),
     )
     repo = repo_id or "<owner>/<this-repo>"
     sections = [
@@ -81,7 +77,7 @@ def _usage(repo: str, auto_class: str, architecture: str) -> str:
         "    outputs = model(**inputs)",
         "```",
     ]
-    if architecture == "TvltForAudioVisualClassification" and custom_pipelines():
+    if architecture == CLASSIFIER_ARCHITECTURE and custom_pipelines():
         lines += [
             "",
             "Or with the pipeline that comes with the repo:",
@@ -97,7 +93,7 @@ def _usage(repo: str, auto_class: str, architecture: str) -> str:
 
 
 def _outputs(config, architecture: str) -> str:
-    if architecture == "TvltForAudioVisualClassification":
+    if architecture == CLASSIFIER_ARCHITECTURE:
         labels = [config.id2label[i] for i in range(config.num_labels)]
         if config.problem_type == "regression":
             reading = f"`outputs.logits[:, 0]` is the predicted {labels[0]} score (regression)."
@@ -107,7 +103,7 @@ def _outputs(config, architecture: str) -> str:
             reading = "`outputs.logits.softmax(-1)` gives the class probabilities."
         shown = ", ".join(f"`{label}`" for label in labels[:20]) + (" ..." if len(labels) > 20 else "")
         return f"{reading} Labels (`model.config.id2label`): {shown}."
-    if architecture == "TvltForPreTraining":
+    if architecture == PRETRAINING_ARCHITECTURE:
         parts = []
         if config.task_matching:
             parts.append(
@@ -128,8 +124,11 @@ def _preprocessing(checkpoint: LoadedCheckpoint) -> str:
         return (
             "The processor reproduces the original research pipeline these weights were trained with "
             '(`preprocessing_mode="original"`): 8 frames spread over the clip, black borders cropped, bicubic '
-            "resize to the frame size, values in [-1, 1]; audio resampled to 44.1 kHz, DC removed, 128-bin log-mel "
-            "spectrogram padded with -1 (padding patches are masked)."
+            "resize to the frame size, values in [-1, 1]; audio resampled to 44.1 kHz with torchaudio's windowed-sinc "
+            "resampler, DC removed, 128-bin log-mel spectrogram that always gets 1 to 16 frames of -1 (to the next "
+            "multiple of 16) before it is cut at 1024 frames; patches whose mean is -1 are masked. As in the original "
+            "model, the CLS token takes the padding flag of the first audio patch "
+            "(`cls_mask_from_first_audio_patch`): a clip that starts with silence hides CLS from the other tokens."
         )
     return "The processor is the one saved with the source checkpoint (transformers 4.40.2's TVLT preprocessing)."
 
@@ -150,7 +149,7 @@ def _model_table(config, architecture: str) -> str:
             f"{config.spectrogram_length} x {config.frequency_length} / {config.audio_patch_size}",
         ),
     ]
-    if architecture == "TvltForPreTraining" and config.task_mae:
+    if architecture == PRETRAINING_ARCHITECTURE and config.task_mae:
         rows.append(
             (
                 "MAE decoder hidden size / layers / heads",

@@ -81,4 +81,4 @@ def _update_json(path: Path, update) -> None:
     path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-__all__ = ["PROCESSOR_CONFIG_FILES", "write_repo"]
+__all__ = ["write_repo"]

@@ -10,7 +10,9 @@ import yaml
 from huggingface_hub import metadata_load
 
 from ..configuration_tvlt import TvltConfig
-from ..modeling_tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel, TvltPreTrainedModel
+from .. import modeling_tvlt
+from ..modeling_tvlt import TvltPreTrainedModel
+from ..remote_code_tvlt import ARCHITECTURES as _ARCHITECTURE_NAMES
 from .errors import ConversionError
 from .hub import read_from_cache_only
 from .original import (
@@ -21,15 +23,13 @@ from .original import (
     original_layout,
     unwrap_original_checkpoint,
 )
-from .paths import HUB_ID
+from .paths import HUB_ID, PROCESSOR_CONFIG_FILES
 from .preflight import (
-    WEIGHT_FILES,
     build_on_meta,
     check_checkpoint,
     check_fit,
     find_weight_files,
     load_weights_only,
-    shard_names,
     specs_of,
     tensor_specs,
 )
@@ -41,9 +41,14 @@ logger = logging.getLogger(__name__)
 KIND_LEGACY = "legacy"
 KIND_ORIGINAL = "original"
 
-ARCHITECTURES = {cls.__name__: cls for cls in (TvltModel, TvltForPreTraining, TvltForAudioVisualClassification)}
+ARCHITECTURES = {name: getattr(modeling_tvlt, name) for name in _ARCHITECTURE_NAMES}
 
-_OPTIONAL_FILES = ("preprocessor_config.json", "processor_config.json", "README.md")
+# what a conversion reads from a Hub repo: the configs, the card, and the weights of one format (shards included)
+_HUB_FILES = ("config.json", *PROCESSOR_CONFIG_FILES, "README.md")
+_HUB_WEIGHT_PATTERNS = (
+    ("model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors"),
+    ("pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*-of-*.bin"),
+)
 
 
 @dataclass
@@ -95,48 +100,29 @@ def _refuse_original_options(options: OriginalOptions | None, what: str) -> None
         )
 
 
-# ---- transformers-format sources -------------------------------------------------------------------------------------
+# ---- transformers-format sources ------------------------------------------------------------------------------------
 
 
 def _download_hub_checkpoint(repo_id: str, revision: str | None) -> Path:
-    """Download the config, the weights (one format) and the processor config of a Hub repo; return its folder."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    """Download the config, the processor config, the card and the weights (one format, shards included) of a Hub
+    repo into the Hub cache; return its snapshot folder."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     local_files_only = read_from_cache_only(repo_id, revision, f"SRC {repo_id}")
-
-    def fetch(filename: str) -> Path | None:
-        try:
-            return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=local_files_only))
-        except (EntryNotFoundError, LocalEntryNotFoundError):
-            return None
-
     logger.info("Downloading %s from the Hub", repo_id)
     try:
-        config_file = fetch("config.json")
-        if config_file is None:
-            raise ConversionError(
-                f"SRC {repo_id}: no config.json found on the Hub (or in the local cache when offline); a "
-                "transformers-format TVLT repo has one."
+        for weights in _HUB_WEIGHT_PATTERNS:  # the first format the repo has, as from_pretrained would read it
+            folder = Path(
+                snapshot_download(
+                    repo_id,
+                    revision=revision,
+                    allow_patterns=[*_HUB_FILES, *weights],
+                    local_files_only=local_files_only,
+                )
             )
-        folder = config_file.parent
-        for name in _OPTIONAL_FILES:
-            fetch(name)
-        for name in WEIGHT_FILES:
-            weights = fetch(name)
-            if weights is None:
-                continue
-            if name.endswith(".index.json"):
-                for shard in shard_names(weights):
-                    if fetch(shard) is None:
-                        raise ConversionError(f"SRC {repo_id}: shard {shard} named in {name} is missing.")
-            break
+            if any(any(folder.glob(pattern)) for pattern in weights):
+                break
     except RepositoryNotFoundError as error:
         raise ConversionError(
             f"SRC {repo_id}: no such Hub repo, or it is private or gated and needs a token."
@@ -145,6 +131,11 @@ def _download_hub_checkpoint(repo_id: str, revision: str | None) -> Path:
         raise ConversionError(f"SRC {repo_id}: the repo has no revision {revision!r}.") from error
     except HfHubHTTPError as error:
         raise ConversionError(f"SRC {repo_id}: download from the Hub failed: {error}") from error
+    if not (folder / "config.json").is_file():
+        raise ConversionError(
+            f"SRC {repo_id}: no config.json found on the Hub (or in the local cache when offline); a "
+            "transformers-format TVLT repo has one."
+        )
     return folder
 
 
@@ -175,8 +166,9 @@ def _load_legacy(folder: Path, source: str) -> LoadedCheckpoint:
     weight_files = find_weight_files(folder)
     keys = [key for path in weight_files for key in tensor_specs(path)]
     architecture = _legacy_architecture(config_dict, keys, source)
-    # shapes and dtypes against the config before the weights are read
+    # ours first: code-running pickles and wrong shapes are refused before any allocation, in a line naming the key
     check_checkpoint(ARCHITECTURES[architecture], config, weight_files, f"SRC {source}")
+    # not from_pretrained(output_loading_info=True): it casts all tensors to one dtype; a conversion keeps each as is
     state_dict = {}
     for path in weight_files:
         state_dict.update(read_weight_file(path))
@@ -222,7 +214,7 @@ def _card_license(readme: Path) -> str | None:
     return license if isinstance(license, str) and license.strip() else None
 
 
-# ---- original research checkpoints -----------------------------------------------------------------------------------
+# ---- original research checkpoints ----------------------------------------------------------------------------------
 
 
 def _load_original(path: Path, options: OriginalOptions) -> LoadedCheckpoint:
@@ -287,7 +279,10 @@ def instantiate(
     missing, unexpected = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)
     if unexpected and drop_unexpected and not missing:
         logger.warning(
-            "%s has no place for %d tensors of SRC, dropped: %s", architecture, len(unexpected), _first_keys(unexpected)
+            "%s has no place for %d tensors of SRC, dropped: %s",
+            architecture,
+            len(unexpected),
+            _first_keys(unexpected),
         )
         state_dict = {key: value for key, value in state_dict.items() if key in expected}
         unexpected = []

@@ -1,6 +1,7 @@
 """Small synthetic media for the end-to-end tests: clips with and without sound, tiny checkpoints, a toy dataset."""
 
 import csv
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -133,6 +134,21 @@ def save_tiny_checkpoint(folder: Path, kind: str = "classification", seed: int =
     return folder
 
 
+def load_classifier(repo, **kwargs):
+    """The audio-visual-classification pipeline of a local TVLT repo, on the CPU, with the package's classes."""
+    from transformers import pipeline
+
+    from tvlt import TvltAudioVisualClassificationPipeline
+
+    return pipeline(
+        "audio-visual-classification",
+        model=str(repo),
+        pipeline_class=TvltAudioVisualClassificationPipeline,
+        device="cpu",
+        **kwargs,
+    )
+
+
 def write_long_clip(
     path: Path,
     seconds: float,
@@ -141,21 +157,38 @@ def write_long_clip(
     sampling_rate: int = 16000,
     keyframe_interval_s: float = 1.0,
     scene_s: float = 20.0,
+    repeat_s: float | None = None,
 ) -> Path:
-    """A long clip made as it is written (memory stays small even for hours): `size`x`size` H.264 at `fps` with a
-    keyframe every `keyframe_interval_s`, and mono AAC at `sampling_rate`. Every `scene_s` seconds the scene changes
-    (brightness of the frames and pitch of the tone cycle through four steps), so that windows differ."""
+    """A long clip (mp4, or what the suffix of `path` says), made as it is written so that memory stays small even for
+    hours: `size`x`size` H.264 at `fps` with a keyframe every `keyframe_interval_s` and no B-frames, and mono AAC at
+    `sampling_rate`. Every `scene_s` seconds the scene changes (brightness of the frames and pitch of the tone cycle
+    through four steps), so that windows differ. With `repeat_s`, only that much is encoded and its packets are
+    repeated with shifted timestamps up to `seconds` (an hour then takes a few seconds)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if repeat_s is None or repeat_s >= seconds:
+        return _encode_long_clip(path, seconds, fps, size, sampling_rate, keyframe_interval_s, scene_s)
+    chunk = _encode_long_clip(
+        path.with_name(path.name + ".chunk.mkv"), repeat_s, fps, size, sampling_rate, keyframe_interval_s, scene_s
+    )
+    _repeat_packets(chunk, path, seconds, repeat_s)
+    chunk.unlink()
+    return path
+
+
+def _encode_long_clip(path: Path, seconds, fps, size, sampling_rate, keyframe_interval_s, scene_s) -> Path:
     import av
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     levels, pitches = (40, 110, 180, 240), (220.0, 440.0, 880.0, 1760.0)
     rng = np.random.default_rng(0)
     noise = rng.integers(-8, 8, (size, size, 3))
+    keyint = max(1, round(keyframe_interval_s * fps))
     with av.open(str(path), mode="w") as container:
-        video = container.add_stream("libx264", rate=fps)
+        video = container.add_stream(
+            "libx264", rate=fps, options={"x264-params": f"keyint={keyint}:scenecut=0:bframes=0"}
+        )
         video.height = video.width = size
         video.pix_fmt = "yuv420p"
-        video.codec_context.gop_size = max(1, round(keyframe_interval_s * fps))
         audio = container.add_stream("aac", rate=sampling_rate)
         audio.layout = "mono"
         audio.bit_rate = 24000
@@ -185,3 +218,37 @@ def write_long_clip(
         container.mux(video.encode())
         container.mux(audio.encode())
     return path
+
+
+def _repeat_packets(chunk: Path, path: Path, seconds: float, chunk_seconds: float) -> None:
+    """Write the packets of `chunk` again and again, shifted by `chunk_seconds` each time, up to `seconds`."""
+    import av
+
+    with av.open(str(chunk)) as source, av.open(str(path), "w") as out:
+        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
+        # the packets of [0, chunk_seconds): AAC's priming and padding would overlap the next repetition
+        packets = [
+            (
+                packet.stream.index,
+                bytes(packet),
+                packet.pts,
+                packet.dts,
+                packet.duration,
+                packet.is_keyframe,
+                packet.time_base,
+            )
+            for packet in source.demux()
+            if packet.pts is not None and packet.dts is not None and 0 <= packet.pts * packet.time_base < chunk_seconds
+        ]
+        for repetition in range(math.ceil(seconds / chunk_seconds)):
+            for index, data, pts, dts, duration, keyframe, time_base in packets:
+                offset = int(repetition * chunk_seconds / time_base)
+                packet = av.Packet(data)
+                packet.stream, packet.time_base = streams[index], time_base
+                packet.pts, packet.dts, packet.duration, packet.is_keyframe = (
+                    pts + offset,
+                    dts + offset,
+                    duration,
+                    keyframe,
+                )
+                out.mux(packet)

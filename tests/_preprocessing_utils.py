@@ -7,7 +7,6 @@ numpy, PIL and torch only, never `tvlt`).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -330,63 +329,6 @@ def write_video(
             for packet in audio.encode():
                 container.mux(packet)
     return tone
-
-
-def write_long_clip(path, seconds: float, chunk_seconds: float = 10.0, fps: int = 30, size: int = 32):
-    """A long mp4 (or mkv, after the suffix of `path`) written in a moment: `chunk_seconds` of H.264 video (32x32, a
-    keyframe every 2 s) and mono AAC (44.1 kHz, 32 kbit/s, a 440 Hz tone) are encoded once, then their packets repeated
-    with shifted timestamps up to `seconds` (an hour takes a few seconds and 21 MiB)."""
-    import av
-
-    chunk_path = f"{path}.chunk.mkv"
-    with av.open(chunk_path, "w") as chunk:
-        video = chunk.add_stream("libx264", rate=fps, options={"x264-params": "keyint=60:scenecut=0:bframes=0"})
-        video.width = video.height = size
-        video.pix_fmt = "yuv420p"
-        audio = chunk.add_stream("aac", rate=44100)
-        audio.layout, audio.bit_rate = "mono", 32000
-        for index in range(int(chunk_seconds * fps)):
-            frame = np.full((size, size, 3), 60, dtype=np.uint8)
-            frame[:, index % size] = 200
-            chunk.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        chunk.mux(video.encode())
-        tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(int(chunk_seconds * 44100)) / 44100)
-        for first in range(0, tone.size, 1024):
-            samples = np.ascontiguousarray(tone[None, first : first + 1024], dtype=np.float32)
-            frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-            frame.sample_rate, frame.pts = 44100, first
-            chunk.mux(audio.encode(frame))
-        chunk.mux(audio.encode())
-    with av.open(chunk_path) as source, av.open(str(path), "w") as out:
-        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
-        # the packets of [0, chunk_seconds): AAC's priming and padding would overlap the next repetition
-        packets = [
-            (
-                packet.stream.index,
-                bytes(packet),
-                packet.pts,
-                packet.dts,
-                packet.duration,
-                packet.is_keyframe,
-                packet.time_base,
-            )
-            for packet in source.demux()
-            if packet.pts is not None and packet.dts is not None and 0 <= packet.pts * packet.time_base < chunk_seconds
-        ]
-        for repetition in range(math.ceil(seconds / chunk_seconds)):
-            for index, data, pts, dts, duration, keyframe, time_base in packets:
-                offset = int(repetition * chunk_seconds / time_base)
-                packet = av.Packet(data)
-                packet.stream, packet.time_base = streams[index], time_base
-                packet.pts, packet.dts, packet.duration, packet.is_keyframe = (
-                    pts + offset,
-                    dts + offset,
-                    duration,
-                    keyframe,
-                )
-                out.mux(packet)
-    Path(chunk_path).unlink()
-    return path
 
 
 class DecodeCounter:

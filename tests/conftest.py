@@ -51,7 +51,9 @@ def tiny_inputs(config, batch_size=2, num_frames=None, time=None, seed=0):
     num_frames = num_frames or config.num_frames
     time = time or config.spectrogram_length
     return {
-        "pixel_values": torch.randn(batch_size, num_frames, config.num_image_channels, *config.frame_size, generator=g),
+        "pixel_values": torch.randn(
+            batch_size, num_frames, config.num_image_channels, *config.frame_size, generator=g
+        ),
         "audio_values": torch.rand(batch_size, config.num_audio_channels, time, config.frequency_length, generator=g)
         * 2
         - 1,
@@ -70,6 +72,15 @@ def assert_close_rel(actual, expected, tol=1e-5, what="tensor"):
     assert err <= tol, f"{what}: relative error {err:.3g} > {tol}"
 
 
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    """Tiny random-weight TVLT repos (weights, configs, processor, code files) of each kind the CLI tells apart."""
+    from _av_toys import save_tiny_checkpoint  # it imports this module
+
+    root = tmp_path_factory.mktemp("repos")
+    return {kind: save_tiny_checkpoint(root / kind, kind) for kind in ("classification", "regression", "pretraining")}
+
+
 def requires_path(path: Path, what: str):
     return pytest.mark.skipif(not path.exists(), reason=f"{what} not found at {path}")
 
@@ -83,7 +94,10 @@ def run_without_package(client: str, job_file: Path, root: Path, **env_overrides
     workdir.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "PYTHON"))}
     env.update(
-        HF_MODULES_CACHE=str(root / "modules-cache"), HF_HOME=str(root / "hf-home"), HF_HUB_OFFLINE="1", **env_overrides
+        HF_MODULES_CACHE=str(root / "modules-cache"),
+        HF_HOME=str(root / "hf-home"),
+        HF_HUB_OFFLINE="1",
+        **env_overrides,
     )
     result = subprocess.run(
         [

@@ -8,19 +8,17 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from _av_toys import load_classifier as load
 from _av_toys import moving_square_frames, save_tiny_checkpoint, tiny_processor, tone, write_clip, write_long_clip
 from _preprocessing_utils import DecodeCounter, write_video
 from conftest import SAMPLES, requires_path
-from transformers import pipeline
 
-from tvlt import TvltAudioVisualClassificationPipeline
 from tvlt.inputs_tvlt import AudioVisualClip, check_chunking
 from tvlt.media_tvlt import media_duration
 
 
 av = pytest.importorskip("av")
 
-TASK = "audio-visual-classification"
 HOWTO = SAMPLES / "howto100m" / "mg7Q4o9bNN0.mp4"
 # a processor and model that take ~11.9 s of audio (1024 spectrogram frames), so that a 3-minute clip is 16 windows
 LONG_SPECTROGRAM = 1024
@@ -52,12 +50,6 @@ def checkpoints(tmp_path_factory):
     processor.save_pretrained(long_span)
     repos["long_span"] = long_span
     return repos
-
-
-def load(repo, **kwargs):
-    return pipeline(
-        TASK, model=str(repo), pipeline_class=TvltAudioVisualClassificationPipeline, device="cpu", **kwargs
-    )
 
 
 @pytest.fixture(scope="module")

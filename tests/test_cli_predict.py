@@ -10,11 +10,9 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
-from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip
+from _av_toys import load_classifier, moving_square_frames, tone, write_clip
 from conftest import REPO_ROOT, SAMPLES, requires_path
-from transformers import pipeline
 
-from tvlt import TvltAudioVisualClassificationPipeline
 from tvlt.cli import main
 from tvlt.retrieval_tvlt import TvltAudioVisualMatcher
 
@@ -22,12 +20,6 @@ from tvlt.retrieval_tvlt import TvltAudioVisualMatcher
 DEMO_CLIP = REPO_ROOT / "examples" / "assets" / "talking_face.mp4"
 MOSEI_VIDEO = SAMPLES / "mosei" / "K0m1tO3Ybyc_2.mp4"
 MOSEI_AUDIO = SAMPLES / "mosei" / "K0m1tO3Ybyc_2.wav"
-
-
-@pytest.fixture(scope="module")
-def repos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("repos")
-    return {kind: save_tiny_checkpoint(root / kind, kind) for kind in ("classification", "regression", "pretraining")}
 
 
 @pytest.fixture(scope="module")
@@ -100,12 +92,7 @@ def test_json_output_of_a_classifier_is_the_pipeline_output(repos, media, capsys
         main(["predict", str(media["clip"]), "--model", str(repos["classification"]), "--json", "--top-k", "2"]) == 0
     )
     result = json.loads(capsys.readouterr().out)
-    classifier = pipeline(
-        "audio-visual-classification",
-        model=str(repos["classification"]),
-        pipeline_class=TvltAudioVisualClassificationPipeline,
-        device="cpu",
-    )
+    classifier = load_classifier(repos["classification"])
     expected = classifier(str(media["clip"]), top_k=2)
     assert result["task"] == "classification" and result["problem_type"] == "single_label_classification"
     assert [p["label"] for p in result["predictions"]] == [p["label"] for p in expected]
@@ -185,7 +172,10 @@ def write_config(folder: Path, config: dict) -> Path:
         (lambda m, r: [str(m["clip"]), "--model", str(m["still"])], "is a file; expected a checkpoint folder"),
         (lambda m, r: [str(m["clip"]), "--model", str(m["folder"])], "has no config.json"),
         # offline (as the tests run): the Hub cannot be reached; online: the Hub has no such repo
-        (lambda m, r: [str(m["clip"]), "--model", "someone/not-cached"], "not in the local cache|cannot load its config"),
+        (
+            lambda m, r: [str(m["clip"]), "--model", "someone/not-cached"],
+            "not in the local cache|cannot load its config",
+        ),
         (
             lambda m, r: [str(m["clip"]), "--model", str(write_config(m["folder"] / "bert", {"model_type": "bert"}))],
             "is not a TVLT checkpoint",

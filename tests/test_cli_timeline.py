@@ -9,19 +9,11 @@ import stat
 import numpy as np
 import PIL.Image
 import pytest
-from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip
-from transformers import pipeline
+from _av_toys import load_classifier, moving_square_frames, tone, write_clip
 
-from tvlt import TvltAudioVisualClassificationPipeline
 from tvlt.cli import main
 from tvlt.commands._timeline_picture import PALETTE, clock, clock_decimals
 from tvlt.retrieval_tvlt import TvltAudioVisualMatcher
-
-
-@pytest.fixture(scope="module")
-def repos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("repos")
-    return {kind: save_tiny_checkpoint(root / kind, kind) for kind in ("classification", "regression", "pretraining")}
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +58,7 @@ def test_json_gives_each_window_and_the_mean_as_the_pipeline_does(repos, media, 
     ]
     assert predict(*arguments, "--json") == 0
     result = json.loads(capsys.readouterr().out)
-    classifier = pipeline(
-        "audio-visual-classification",
-        model=str(repos["classification"]),
-        pipeline_class=TvltAudioVisualClassificationPipeline,
-        device="cpu",
-    )
+    classifier = load_classifier(repos["classification"])
     expected = classifier(str(media["clip"]), chunk_length_s=0.5, stride_length_s=0.1, top_k=2)
     assert result["chunk_length_s"] == 0.5 and result["stride_length_s"] == 0.1
     assert [(w["start"], w["end"]) for w in result["windows"]] == [(0.0, 0.5), (0.3, 0.8), (0.6, 1.1), (0.9, 1.4)] + [

@@ -29,6 +29,7 @@ from tvlt.conversion import (
     convert_checkpoint,
     load_checkpoint,
 )
+from tvlt.conversion.model_card import render_model_card
 from tvlt.remote_code_tvlt import CODE_FILES, CONFIG_AUTO_MAP, custom_pipelines
 
 
@@ -583,6 +584,16 @@ def test_model_cards(converted_originals, tmp_path):
     assert "# TVLT: Original TVLT checkpoint with the CMU-MOSEI emotion head" in ea_card
     assert "`happy`, `sad`, `angry`, `fear`, `disgust`, `surprise`" in ea_card and "sigmoid" in ea_card
     assert 'preprocessing_mode="original"' in ea_card
+
+
+@requires_original
+def test_the_card_of_an_original_checkpoint_states_the_original_preprocessing(converted_originals):
+    card = " ".join((converted_originals["mosei_ea"] / "README.md").read_text().split())
+    assert "torchaudio's windowed-sinc resampler" in card
+    assert "always gets 1 to 16 frames of -1" in card
+    assert "`cls_mask_from_first_audio_patch`" in card
+    legacy = " ".join(render_model_card(load_checkpoint(str(LEGACY / "TvltModel"))).split())
+    assert "torchaudio" not in legacy and "cls_mask_from_first_audio_patch" not in legacy
 
 
 def test_model_card_keeps_the_source_license_and_names_the_hub_repo(tmp_path):

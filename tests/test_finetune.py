@@ -10,12 +10,11 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 from _av_toys import TOY_CLASSES, save_tiny_checkpoint, toy_clip, toy_dataset
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_without_package
 
 
 FINETUNE = REPO_ROOT / "examples" / "finetune.py"
@@ -107,19 +106,7 @@ def test_the_result_classifies_new_clips_with_remote_code_only(single_process_ru
         "output": str(tmp_path / "output.json"),
     }
     (tmp_path / "job.json").write_text(json.dumps(job))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "PYTHON", "TRANSFORMERS_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HOME=str(tmp_path / "hf"))
-    client = Path(__file__).with_name("pipeline_client.py")
-    purelib = sysconfig.get_paths()["purelib"]
-    result = subprocess.run(
-        [sys.executable, "-I", "-S", str(client), purelib, str(tmp_path / "job.json")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-6000:]
+    run_without_package("pipeline_client.py", tmp_path / "job.json", tmp_path)
     output = json.loads(Path(job["output"]).read_text())
     assert output["tvlt_modules"] == []
     assert all(path.startswith("transformers_modules.") for path in output["classes"].values())

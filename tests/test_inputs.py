@@ -10,9 +10,9 @@ from conftest import tiny_config
 
 from tvlt import feature_extraction_tvlt
 from tvlt.inputs_tvlt import (
-    _ORIGINAL_AUDIO_PADDING_VALUE,
-    _ORIGINAL_MAX_AUDIO_FRAMES,
-    _ORIGINAL_TIME_PADDING,
+    ORIGINAL_MAX_FRAMES as _ORIGINAL_MAX_AUDIO_FRAMES,
+    ORIGINAL_PADDING_VALUE as _ORIGINAL_AUDIO_PADDING_VALUE,
+    ORIGINAL_TIME_PADDING as _ORIGINAL_TIME_PADDING,
     AudioVisualClip,
     TvltClipPreparer,
     TvltDataCollator,

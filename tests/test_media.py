@@ -9,6 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import soundfile
+from _av_toys import write_long_clip
 
 from _preprocessing_utils import (
     HOWTO100M_VIDEO,
@@ -18,7 +19,6 @@ from _preprocessing_utils import (
     index_of_frame,
     mosei_frames,
     stereo_tone,
-    write_long_clip,
     write_video,
 )
 from tvlt.media_tvlt import (
@@ -403,14 +403,18 @@ class TestLongGroupsOfPictures:
         assert max(collections.Counter(counter.timestamps[str(path)]).values()) == 1
 
 
+# 30 fps, a keyframe every 2 s, AAC at 44.1 kHz; 10 s encoded, then repeated
+LONG_CLIP = dict(fps=30, sampling_rate=44100, keyframe_interval_s=2.0, repeat_s=10.0)
+
+
 @pytest.fixture(scope="module")
 def minute(tmp_path_factory):
-    return write_long_clip(tmp_path_factory.mktemp("long") / "minute.mp4", 60)
+    return write_long_clip(tmp_path_factory.mktemp("long") / "minute.mp4", 60, **LONG_CLIP)
 
 
 @pytest.fixture(scope="module")
 def minute_mkv(tmp_path_factory):
-    return write_long_clip(tmp_path_factory.mktemp("long") / "minute.mkv", 60)
+    return write_long_clip(tmp_path_factory.mktemp("long") / "minute.mkv", 60, **LONG_CLIP)
 
 
 class TestWindowsOfLongFiles:

@@ -1,0 +1,106 @@
+# Copyright 2026 the tvlt project authors.
+# Licensed under the Apache License, Version 2.0.
+"""What the TVLT image processor and feature extractor share: the preprocessing modes and the checks of their
+settings, the keys of the one config file transformers 4.40.2 saved for both, reading saved settings sized to the model
+beside them, and saving as a Hub code repo."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .configuration_tvlt import model_config_beside, processor_fit_message
+from .remote_code_tvlt import set_processor_remote_code_entries
+
+
+PREPROCESSING_MODES = ("transformers", "original")
+
+# Keys that transformers 4.40.2 wrote into the one preprocessor_config.json both processors read, and that are no
+# setting of the one reading them: the other one's settings, values derived and saved, and the saving's bookkeeping
+# (`init_mask_generator`: a 4.40.2 argument of the image processor that did nothing).
+_SAVED_FOR_BOTH = ("freq_len", "_processor_class", "_valid_processor_keys", "_valid_kwargs_names")
+FOREIGN_CONFIG_KEYS = {
+    "feature_extractor": frozenset({
+        "do_resize", "size", "num_frames", "resample", "do_center_crop", "crop_size", "do_rescale", "rescale_factor",
+        "do_normalize", "image_mean", "image_std", "image_processor_type", *_SAVED_FOR_BOTH,
+    }),
+    "image_processor": frozenset({
+        "spectrogram_length", "num_channels", "feature_size", "sampling_rate", "hop_length_to_sampling_rate", "n_fft",
+        "padding_value", "padding_side", "return_attention_mask", "feature_extractor_type", "hop_length",
+        "init_mask_generator", *_SAVED_FOR_BOTH,
+    }),
+}  # fmt: skip
+
+
+class SavesAsRemoteCode:
+    """Mixin of the two sub-processors: `save_pretrained` writes a Hub code repo."""
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """Save like the base class, as a Hub code repo: the config names every TVLT processor Auto class (transformers
+        writes only this class's entry) and all TVLT code files are copied next to it."""
+        set_processor_remote_code_entries(self)
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+
+
+def read_settings_sized_to_model(read, pretrained_model_name_or_path, kwargs: dict, fit, logger) -> tuple[dict, dict]:
+    """The saved settings as the base class `read`s them, sized to the model config beside them (`fit`), with one
+    warning on `logger` (or, from `TvltProcessor`, the changes added to its list `_tvlt_fit_changes`)."""
+    report = kwargs.pop("_tvlt_fit_changes", None)
+    settings, kwargs_left = read(pretrained_model_name_or_path, **kwargs)
+    config = model_config_beside(pretrained_model_name_or_path, **kwargs)
+    if config is not None:
+        changes = fit(settings, config, keep=kwargs_left)
+        if report is not None:
+            report.extend(changes)
+        elif changes:
+            logger.warning(processor_fit_message(pretrained_model_name_or_path, changes))
+    return settings, kwargs_left
+
+
+def check_preprocessing_mode(preprocessing_mode) -> str:
+    if preprocessing_mode not in PREPROCESSING_MODES:
+        raise ValueError(f"`preprocessing_mode` must be one of {PREPROCESSING_MODES}, got {preprocessing_mode!r}.")
+    return preprocessing_mode
+
+
+def check_positive_int(name: str, value) -> int:
+    if not _is_positive_int(value):
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def check_patch_size(patch_size, axes: str) -> list[int]:
+    """Two positive integers along `axes` ("height, width" or "time, frequency"), as a list."""
+    if not isinstance(patch_size, (list, tuple)) or len(patch_size) != 2 or not all(map(_is_positive_int, patch_size)):
+        raise ValueError(f"`patch_size` must be two positive integers ({axes}), got {patch_size!r}.")
+    return [int(p) for p in patch_size]
+
+
+def _is_positive_int(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value > 0
+
+
+def is_tensor(value) -> bool:
+    """Whether `value` is a torch tensor, without importing torch."""
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def num_threads() -> int:
+    """The threads torch may use (1 without torch): the processors' FFTs and resizes use as many."""
+    try:
+        import torch
+    except ImportError:
+        return 1
+    return max(1, torch.get_num_threads())
+
+
+__all__ = [
+    "PREPROCESSING_MODES",
+    "FOREIGN_CONFIG_KEYS",
+    "SavesAsRemoteCode",
+    "check_patch_size",
+    "check_positive_int",
+    "check_preprocessing_mode",
+    "is_tensor",
+    "num_threads",
+    "read_settings_sized_to_model",
+]
