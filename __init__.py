@@ -12,6 +12,7 @@ from transformers import AutoFeatureExtractor, AutoModelForVideoClassification, 
 from transformers.models.auto.image_processing_auto import AutoImageProcessor
 
 from .configuration_tvlt import TvltConfig
+from .embedding_tvlt import TvltAudioVisualEmbedder
 from .feature_extraction_tvlt import TvltFeatureExtractor
 from .image_processing_tvlt import TvltImageProcessor
 from .inputs_tvlt import TvltDataCollator
@@ -66,5 +67,6 @@ __all__ = [
     "TvltProcessor",
     "TvltAudioVisualClassificationPipeline",
     "TvltAudioVisualMatcher",
+    "TvltAudioVisualEmbedder",
     "TvltDataCollator",
 ]

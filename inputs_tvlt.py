@@ -515,6 +515,7 @@ def _same(a, b) -> bool:
 def _name_every_code_file():
     """Never called: these lines make transformers fetch and save every TVLT code file with this one."""
     from .configuration_tvlt import TvltConfig  # noqa: F401
+    from .embedding_tvlt import TvltAudioVisualEmbedder  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
     from .media_tvlt import load_audio  # noqa: F401

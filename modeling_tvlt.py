@@ -1369,6 +1369,7 @@ TvltForAudioVisualClassification.register_for_auto_class("AutoModelForVideoClass
 def _name_every_code_file():
     """Never called: these lines make transformers fetch and save every TVLT code file with this one."""
     from .configuration_tvlt import TvltConfig  # noqa: F401
+    from .embedding_tvlt import TvltAudioVisualEmbedder  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
     from .inputs_tvlt import TvltDataCollator  # noqa: F401

@@ -33,6 +33,7 @@ CODE_FILES = (
     "inputs_tvlt.py",
     "pipeline_tvlt.py",
     "retrieval_tvlt.py",
+    "embedding_tvlt.py",
     "remote_code_tvlt.py",
 )
 
@@ -46,6 +47,7 @@ ENTRY_CODE_FILES = (
     "processing_tvlt.py",
     "pipeline_tvlt.py",
     "retrieval_tvlt.py",
+    "embedding_tvlt.py",
 )
 
 MODEL_AUTO_MAP = {

@@ -2,15 +2,28 @@
 pooling returns, padding never counted, the same vector alone and in a padded batch), and the remote-code embedder
 (`embedding_tvlt.TvltAudioVisualEmbedder`) in an interpreter where `tvlt` cannot be imported."""
 
+import json
+
+import numpy as np
 import pytest
+import soundfile
 import torch
-from conftest import tiny_config
+from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip
+from conftest import run_without_package, tiny_config
 
-from tvlt import TvltDataCollator, TvltForAudioVisualClassification, TvltForPreTraining, TvltModel
+from tvlt import (
+    TvltAudioVisualEmbedder,
+    TvltDataCollator,
+    TvltForAudioVisualClassification,
+    TvltForPreTraining,
+    TvltModel,
+)
+from tvlt.embedding_tvlt import MODALITIES
+from tvlt.inputs_tvlt import AudioVisualClip, MissingAudioError
 
 
-MODALITIES = ("audio-visual", "video", "audio")
 POOLINGS = ("cls", "mean")
+THREADS = torch.get_num_threads()
 
 
 def clip_inputs(config, num_frames: int, time: int, seed: int) -> dict:
@@ -138,3 +151,131 @@ def test_half_precision_models_return_their_dtype_and_agree_with_float32(model):
 def test_bad_arguments_raise_a_clear_error(model, call, message):
     with pytest.raises(ValueError, match=message):
         call(model, clip_inputs(model.config, 4, 64, seed=10))
+
+
+# -- the embedder (embedding_tvlt.py) ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repos")
+    return {kind: save_tiny_checkpoint(root / kind, kind) for kind in ("classification", "pretraining")}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    speech = folder / "speech.wav"
+    soundfile.write(speech, tone(300.0, 0.6, sampling_rate=16000, seed=3), 16000)
+    return {
+        "long": write_clip(folder / "long.mp4", moving_square_frames(8), waveform=tone(440.0, 1.0)),
+        "short": write_clip(folder / "short.mp4", moving_square_frames(2, seed=1), waveform=tone(880.0, 0.25, seed=1)),
+        "silent": write_clip(folder / "silent.mp4", moving_square_frames(8, seed=2)),
+        "speech": speech,
+    }
+
+
+@pytest.fixture(scope="module")
+def embedder(repos):
+    return TvltAudioVisualEmbedder.from_pretrained(repos["pretraining"])
+
+
+def test_the_embedder_loads_the_encoder_of_any_checkpoint_quietly(repos, capfd):
+    for kind, head in (("classification", TvltForAudioVisualClassification), ("pretraining", TvltForPreTraining)):
+        encoder = TvltAudioVisualEmbedder.from_pretrained(repos[kind]).model
+        full = head.from_pretrained(repos[kind])
+        assert type(encoder) is TvltModel and not encoder.training
+        for name, tensor in full.tvlt.state_dict().items():
+            assert torch.equal(encoder.state_dict()[name], tensor), name
+    assert "UNEXPECTED" not in capfd.readouterr().err  # the heads' weights are left out on purpose
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_embedder_vectors_are_the_model_features_of_the_prepared_clip(embedder, clips, modality, pooling):
+    path = str(clips["long"])
+    embedding = embedder(path, modality=modality, pooling=pooling)
+    assert embedding.shape == (embedder.embedding_size,) and embedding.dtype == torch.float32
+    prepared = embedder.clip_preparer(AudioVisualClip.from_input(path))
+    torch.testing.assert_close(embedding, features(embedder.model, prepared, modality, pooling)[0], rtol=0, atol=1e-6)
+
+
+def test_embedder_batches_and_workers_do_not_change_the_vectors(embedder, clips):
+    paths = [str(clips["long"]), str(clips["short"]), str(clips["long"])]
+    one_by_one = torch.stack([embedder(path, pooling="mean") for path in paths])
+    batched = embedder(paths, pooling="mean", batch_size=3)
+    in_a_worker = embedder(paths, pooling="mean", batch_size=2, num_workers=1)
+    assert batched.shape == (3, embedder.embedding_size)
+    assert (batched - one_by_one).abs().max().item() <= 1e-5
+    assert (in_a_worker - one_by_one).abs().max().item() <= 1e-5
+
+
+def test_embedder_single_modality_inputs(embedder, clips):
+    speech = str(clips["speech"])
+    from_file = embedder(speech, modality="audio")
+    waveform, rate = soundfile.read(speech, dtype="float32")
+    assert (embedder({"audio": waveform, "sampling_rate": rate}, modality="audio") - from_file).abs().max() < 1e-5
+    # a silent video still has frames: its video embedding works, its audio-visual one says what is missing
+    assert embedder(str(clips["silent"]), modality="video").shape == (embedder.embedding_size,)
+    with pytest.raises(MissingAudioError, match="no audio track"):
+        embedder(str(clips["silent"]))
+    frames = moving_square_frames(4)
+    assert embedder(frames, modality="video").shape == (embedder.embedding_size,)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"modality": "text"}, ValueError, "`modality`"),
+        ({"pooling": "max"}, ValueError, "`pooling`"),
+        ({"batch_size": 0}, ValueError, "`batch_size`"),
+        ({"num_workers": -1}, ValueError, "`num_workers`"),
+        ({"start": 2.0, "end": 1.0}, ValueError, "after `start`"),
+    ],
+)
+def test_embedder_bad_arguments(embedder, clips, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        embedder(str(clips["long"]), **kwargs)
+
+
+def test_embedder_bad_inputs_name_the_problem(embedder, clips, tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.mp4"):
+        embedder([str(clips["long"]), str(tmp_path / "missing.mp4")])
+    with pytest.raises(TypeError, match="sampling_rate"):
+        embedder(np.zeros(16000, dtype=np.float32), modality="audio")
+    with pytest.raises(ValueError, match="unknown key"):
+        embedder({"video": str(clips["long"]), "sound": "x.wav"}, modality="video")
+    with pytest.raises(TypeError, match="TVLT model"):
+        TvltAudioVisualEmbedder(torch.nn.Linear(2, 2), embedder.processor)
+
+
+def test_the_embedder_works_with_remote_code_only(repos, clips, embedder, tmp_path):
+    """`get_class_from_dynamic_module("embedding_tvlt.TvltAudioVisualEmbedder", repo)` where `tvlt` cannot be
+    imported gives the package's vectors."""
+    inputs = [str(clips["long"]), {"video": str(clips["short"]), "audio": str(clips["speech"])}]
+    cases = {
+        "joint-cls": {"repo": str(repos["pretraining"]), "inputs": inputs},
+        "audio-mean": {
+            "repo": str(repos["classification"]),
+            "inputs": inputs,
+            "kwargs": {"modality": "audio", "pooling": "mean"},
+        },
+    }
+    job = {"embed": cases, "output": str(tmp_path / "output.json")}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    run_without_package("pipeline_client.py", tmp_path / "job.json", tmp_path)
+    output = json.loads((tmp_path / "output.json").read_text())
+    assert output["tvlt_modules"] == []
+    assert all(name.startswith("transformers_modules.") for name in output["classes"].values())
+    torch.set_num_threads(1)  # the client's reduction order
+    try:
+        expected = {
+            "joint-cls": embedder(inputs),
+            "audio-mean": TvltAudioVisualEmbedder.from_pretrained(repos["classification"])(
+                inputs, modality="audio", pooling="mean"
+            ),
+        }
+    finally:
+        torch.set_num_threads(THREADS)
+    for name, vectors in expected.items():
+        assert (torch.tensor(output["embed"][name]) - vectors).abs().max().item() <= 1e-6, name
