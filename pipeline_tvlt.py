@@ -164,18 +164,8 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
         return {"logits": self.model(**model_inputs).logits}
 
     def postprocess(self, model_outputs, top_k=DEFAULT_TOP_K, function_to_apply=None):
-        logits = model_outputs["logits"][0].float()  # [num_labels]
         problem_type = head_problem_type(self.model.config)
-        if function_to_apply is None:
-            function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(
-                problem_type, "softmax"
-            )
-        if function_to_apply == "softmax":
-            scores = logits.softmax(-1)
-        elif function_to_apply == "sigmoid":
-            scores = logits.sigmoid()
-        else:
-            scores = logits
+        scores = scores_from_logits(model_outputs["logits"][0], problem_type, function_to_apply)  # [num_labels]
         id2label = self.model.config.id2label
         results = [{"label": id2label.get(i, f"LABEL_{i}"), "score": score} for i, score in enumerate(scores.tolist())]
         if problem_type == "regression":
@@ -201,6 +191,19 @@ def head_problem_type(config) -> str:
         return config.problem_type
     # transformers 4.40.2's TVLT switch
     return "regression" if getattr(config, "loss_type", None) == "regression" else "single_label_classification"
+
+
+def scores_from_logits(logits, problem_type: str, function_to_apply: str | None = None):
+    """Label scores (float32) of `logits` `(..., num_labels)`: softmax probabilities for single-label heads, sigmoid
+    probabilities for multi-label heads, the raw values for regression, unless `function_to_apply` says otherwise."""
+    if function_to_apply is None:
+        function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(problem_type, "softmax")
+    logits = logits.float()
+    if function_to_apply == "softmax":
+        return logits.softmax(-1)
+    if function_to_apply == "sigmoid":
+        return logits.sigmoid()
+    return logits
 
 
 def _check_has_classifier(model) -> None:
@@ -235,4 +238,4 @@ def _name_every_code_file():
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 
-__all__ = ["TvltAudioVisualClassificationPipeline", "head_problem_type"]
+__all__ = ["TvltAudioVisualClassificationPipeline", "head_problem_type", "scores_from_logits"]

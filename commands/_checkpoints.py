@@ -18,8 +18,18 @@ _PRETRAINING_ARCHITECTURES = {"TvltForPreTraining"}
 _REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
 
 
-def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("video", metavar="VIDEO", help="a video file (mp4, mkv, webm, avi, mov, ...)")
+def add_clip_arguments(parser: argparse.ArgumentParser, batch: bool = False) -> None:
+    """VIDEO, --audio, --start, --end. With `batch`, VIDEO may be several inputs of a batch job (a list)."""
+    if batch:
+        parser.add_argument(
+            "video",
+            nargs="+",
+            metavar="VIDEO",
+            help="a video file (mp4, mkv, webm, avi, mov, ...); with --out, a batch job: video files, folders, glob "
+            "patterns (quoted) or CSV/JSONL manifests (columns video, audio, start, end, id)",
+        )
+    else:
+        parser.add_argument("video", metavar="VIDEO", help="a video file (mp4, mkv, webm, avi, mov, ...)")
     parser.add_argument(
         "--audio",
         metavar="FILE",

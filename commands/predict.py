@@ -1,10 +1,16 @@
-"""`tvlt predict VIDEO --model DIR_OR_ID`: classify a clip, or score how well its audio matches its video."""
+"""`tvlt predict VIDEO --model DIR_OR_ID`: classify a clip, or score how well its audio matches its video.
+
+With --out RESULTS.parquet (or .jsonl), or several inputs, a folder, a glob or a manifest: a batch job, one row per clip
+(`_batch.py`, `_batch_job.py`).
+"""
 
 import argparse
 import json
+import os
 
 from . import CommandError
 from ._argtypes import positive_int
+from ._batch import add_batch_arguments, looks_like_batch_input, plan_batch_job
 from ._checkpoints import (
     CLASSIFICATION,
     add_clip_arguments,
@@ -25,17 +31,47 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_clip_arguments(parser)
+    add_clip_arguments(parser, batch=True)
     add_model_arguments(parser)
     parser.add_argument(
         "--top-k", type=positive_int, default=5, metavar="K", help="how many labels to show, best first (default: 5)"
     )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_batch_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if _is_batch_job(args):
+        return _run_batch(args)
+    args.video = args.video[0]
     with quiet_transformers():
         return _run(args)
+
+
+def _is_batch_job(args: argparse.Namespace) -> bool:
+    """Several inputs, a folder, a glob or a manifest, or --out: a batch job (rows to --out); else one clip."""
+    batch_input = len(args.video) > 1 or looks_like_batch_input(args.video[0])
+    if batch_input and args.out is None:
+        first = args.video[0]
+        what = "is a directory; expected a video file" if os.path.isdir(first) else "names a batch job"
+        raise CommandError(
+            f"{first} {what}, or --out RESULTS.parquet (or .jsonl) to write one row per clip of a batch job."
+        )
+    return batch_input or args.out is not None
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    if args.audio is not None:
+        raise CommandError(
+            "--audio gives one clip's audio; in a batch job, give each clip's audio in a manifest's `audio` column."
+        )
+    if args.json:
+        raise CommandError("--json prints one clip's result; a batch job writes its rows to --out.")
+    job = plan_batch_job(args.video, args)  # before torch and transformers are imported
+    with quiet_transformers():
+        from ._batch_job import predict_task, run_batch_job
+
+        return run_batch_job(job, args, lambda config: predict_task(config, args.model))
 
 
 def _run(args: argparse.Namespace) -> int:
