@@ -8,6 +8,7 @@ The job itself runs in `_batch_job.py`.
 import argparse
 import csv
 import glob
+import io
 import json
 import math
 import os
@@ -117,7 +118,7 @@ def list_clips(inputs: list[str], start: float | None = None, end: float | None 
     (the files it matches, sorted) or a manifest (.csv or .jsonl, its rows). `start`/`end` are the window of the clips
     that do not give their own. Raises `CommandError` (one line naming the input and, for manifests, the line).
     """
-    _check_window(start, end, "--start/--end", None)
+    _check_window(start, end, "--start/--end")
     rows, seen = [], {}
     for text in inputs:
         if os.path.isfile(text) and text.lower().endswith(MANIFEST_SUFFIXES):
@@ -167,7 +168,7 @@ def read_manifest(path: str, start: float | None = None, end: float | None = Non
         row_end = _seconds(record.get("end"), "end", where)
         if row_start is None and row_end is None:  # a row with a window of its own keeps it whole
             row_start, row_end = start, end
-        _check_window(row_start, row_end, "start/end", where)
+        _check_window(row_start, row_end, where)
         clip_id = _text(record.get("id"), "id", where)
         rows.append((line, _row(video, audio, row_start, row_end, clip_id, folder)))
     if not rows:
@@ -222,8 +223,8 @@ def _expand(text: str) -> list[str]:
 
 
 def _csv_records(path: str):
-    with _open_manifest(path) as handle:
-        reader = csv.DictReader(handle)
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    try:
         header = reader.fieldnames
         if not header:
             raise CommandError(
@@ -237,39 +238,41 @@ def _csv_records(path: str):
                 f"{path} line 1: no `video` column in the header {columns}; the columns are "
                 f"{', '.join(MANIFEST_COLUMNS)} (video required)."
             )
-        try:
-            for record in reader:
-                if None in record:
-                    raise CommandError(f"{path} line {reader.line_num}: more fields than the header has columns.")
-                values = {name.strip(): value for name, value in record.items()}
-                if all(value is None or not value.strip() for value in values.values()):
-                    continue  # a blank line
-                yield reader.line_num, {name: value for name, value in values.items() if value is not None}
-        except csv.Error as error:
-            raise CommandError(f"{path} line {reader.line_num}: not valid CSV ({error}).") from None
+        for record in reader:
+            if None in record:
+                raise CommandError(f"{path} line {reader.line_num}: more fields than the header has columns.")
+            values = {name.strip(): value for name, value in record.items()}
+            if all(value is None or not value.strip() for value in values.values()):
+                continue  # a blank line
+            yield reader.line_num, {name: value for name, value in values.items() if value is not None}
+    except csv.Error as error:
+        raise CommandError(f"{path} line {reader.line_num}: not valid CSV ({error}).") from None
 
 
 def _jsonl_records(path: str):
-    with _open_manifest(path) as handle:
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise CommandError(f"{path} line {line}: not valid JSON ({error.msg}).") from None
-            if not isinstance(record, dict):
-                raise CommandError(
-                    f"{path} line {line}: expected a JSON object per line, got {type(record).__name__}."
-                )
-            yield line, record
+    for line, text in enumerate(_read_text(path).split("\n"), start=1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise CommandError(f"{path} line {line}: not valid JSON ({error.msg}).") from None
+        if not isinstance(record, dict):
+            raise CommandError(f"{path} line {line}: expected a JSON object per line, got {type(record).__name__}.")
+        yield line, record
 
 
-def _open_manifest(path: str):
+def _read_text(path: str) -> str:
     try:
-        return open(path, newline="", encoding="utf-8-sig")
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError as error:
         raise CommandError(f"{path}: cannot read the manifest ({error.strerror}).") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise CommandError(f"{path} line {line}: not UTF-8 text.") from None
 
 
 def _text(value, column: str, where: str) -> str | None:
@@ -295,10 +298,9 @@ def _seconds(value, column: str, where: str) -> float | None:
     return number
 
 
-def _check_window(start, end, name: str, where: str | None) -> None:
+def _check_window(start, end, where: str) -> None:
     if start is not None and end is not None and end <= start:
-        prefix = f"{where}: " if where else ""
-        raise CommandError(f"{prefix}`end` ({_number(end)}) must be after `start` ({_number(start)}) ({name}).")
+        raise CommandError(f"{where}: `end` ({_number(end)}) must be after `start` ({_number(start)}).")
 
 
 # -- output -----------------------------------------------------------------------------------------------------------
@@ -414,11 +416,11 @@ def launch_from_environment(environ=os.environ) -> Launch:
 
 __all__ = [
     "DTYPES",
-    "BatchJob",
     "JOB_FILE",
     "MANIFEST_COLUMNS",
     "OUTPUT_FORMATS",
     "VIDEO_EXTENSIONS",
+    "BatchJob",
     "ClipRow",
     "Launch",
     "OutputPlan",

@@ -8,13 +8,16 @@ group (CPU tensors, so it also works next to CUDA) only sums the counts for one 
 """
 
 import functools
-import os
+import logging
 import sys
 import time
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+from transformers.utils import logging as transformers_logging
 
+from .. import inputs_tvlt
 from ..embedding_tvlt import embed_batch, load_encoder, prepare_inputs
 from ..inputs_tvlt import TvltClipPreparer, TvltDataCollator
 from ..pipeline_tvlt import head_problem_type, scores_from_logits
@@ -190,9 +193,16 @@ def _collate(collator: TvltDataCollator, items: list) -> dict:
 
 
 def _quiet_worker(verbosity: int, _worker_id: int) -> None:
-    from transformers.utils import logging
+    transformers_logging.set_verbosity(verbosity)
+    _quiet_clip_warnings()
 
-    logging.set_verbosity(verbosity)
+
+def _quiet_clip_warnings() -> int:
+    """A batch job reads each clip's window by design (documented): no warning per clip longer than it. Returns the
+    level to restore."""
+    level = inputs_tvlt.logger.level
+    inputs_tvlt.logger.setLevel(logging.ERROR)
+    return level
 
 
 def describe_error(error: BaseException) -> str:
@@ -274,10 +284,7 @@ def _run(job: BatchJob, args, task, model, processor, output: OutputFolder, iden
         schema = pa.schema(common + task.arrow_fields(pa))
     empty = dict.fromkeys(task.payload)
     writer = output.writer(schema, identity, args.rows_per_part)
-
-    from transformers.utils import logging
-    from tqdm import tqdm
-
+    clip_warnings = _quiet_clip_warnings()
     clip_preparer = TvltClipPreparer(processor, model.config)
     collator = TvltDataCollator(clip_preparer.audio_padding_value)
     loader = DataLoader(
@@ -286,7 +293,9 @@ def _run(job: BatchJob, args, task, model, processor, output: OutputFolder, iden
         num_workers=args.num_workers,
         collate_fn=functools.partial(_collate, collator),
         pin_memory=device.type == "cuda",
-        worker_init_fn=functools.partial(_quiet_worker, logging.get_verbosity()) if args.num_workers else None,
+        worker_init_fn=functools.partial(_quiet_worker, transformers_logging.get_verbosity())
+        if args.num_workers
+        else None,
     )
     progress = tqdm(
         total=len(todo),
@@ -316,6 +325,7 @@ def _run(job: BatchJob, args, task, model, processor, output: OutputFolder, iden
             progress.update(len(results))
     finally:
         progress.close()
+        inputs_tvlt.logger.setLevel(clip_warnings)
         writer.flush()  # the rows computed so far, also when interrupted
     elapsed = round((time.monotonic() - state.started) * 1000)
     return [state.done, state.failed, already, failed_before, elapsed]
@@ -337,7 +347,7 @@ def _forward(item, todo, task, model, clip_preparer, collator, empty, state: _Lo
             payloads = task.run(model, item["batch"])
             state.forward_ran = True
             return dict(zip(item["positions"], payloads, strict=True))
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 - retried clip by clip below
             pass
     results = {}
     for position in item["positions"]:

@@ -96,9 +96,12 @@ class OutputFolder:
 
     def lock(self) -> None:
         """Hold this rank's lock for the job; two jobs writing the same parts at once would duplicate rows."""
-        os.makedirs(self.folder, exist_ok=True)
         path = os.path.join(self.folder, f".lock-r{self.rank:05d}")
-        handle = open(path, "a+")
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            handle = open(path, "a+")  # noqa: SIM115 - held open until release()
+        except OSError as error:
+            raise CommandError(f"--out {self.folder}: cannot write there ({error.strerror or error}).") from None
         try:
             import fcntl
         except ImportError:  # no flock on this platform: nothing to hold
@@ -225,7 +228,13 @@ class PartWriter:
             data = self._parquet_bytes(self.buffer)
         else:
             data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in _json_rows(self.buffer)).encode()
-        _write_atomically(path, data, temporary=os.path.join(self.output.folder, f".{name}.tmp"))
+        try:
+            _write_atomically(path, data, temporary=os.path.join(self.output.folder, f".{name}.tmp"))
+        except OSError as error:  # e.g. a full disk: the parts written so far stay whole; rerunning resumes
+            raise CommandError(
+                f"--out {self.output.folder}: cannot write {name} ({error.strerror or error}); the {len(self.buffer)} "
+                "rows of this part were not saved."
+            ) from None
         self.parts_written += 1
         self.buffer = []
 
@@ -249,11 +258,16 @@ def _json_rows(rows: list[dict]):
 def _write_atomically(path: str, data: bytes, temporary: str | None = None) -> None:
     """Write `data` under a temporary name, flush it to disk, then rename: readers see the whole file or none."""
     temporary = temporary or os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
 
 
 __all__ = ["JOB_FORMAT", "OutputFolder", "PartWriter", "job_identity", "model_fingerprint"]

@@ -213,6 +213,43 @@ def test_resuming_into_another_jobs_output_is_refused(repos, clips, tmp_path, ca
     assert (out / JOB_FILE).read_bytes() != before[JOB_FILE]  # the new job's identity
 
 
+def test_an_output_without_results_does_not_hold_its_identity(repos, clips, tmp_path):
+    """A job that stopped before writing any part (e.g. while loading its model) protects nothing."""
+    out = tmp_path / "emb.parquet"
+    assert run_cli("embed", clips / "clip0.mp4", "--model", repos["pretraining"], "--out", out) == 0
+    for part in part_files(out):
+        part.unlink()
+    assert run_cli("embed", clips / "clip0.mp4", "--model", repos["classification"], "--out", out) == 0
+    assert json.loads((out / JOB_FILE).read_text())["model"] == str(repos["classification"])
+
+
+def test_a_failing_disk_stops_the_job_with_whole_parts_only(repos, clips, tmp_path, monkeypatch, capsys):
+    from tvlt.commands import _batch_output
+
+    out = tmp_path / "emb.jsonl"
+    written = []
+    original = _batch_output._write_atomically
+
+    def full_after_one_part(path, data, temporary=None):
+        if not os.path.basename(path).startswith("part-"):
+            return original(path, data, temporary)
+        if written:
+            with open(temporary, "wb") as handle:
+                handle.write(data[:10])  # what a full disk leaves behind
+            raise OSError(28, "No space left on device")
+        written.append(path)
+        return original(path, data, temporary)
+
+    monkeypatch.setattr(_batch_output, "_write_atomically", full_after_one_part)
+    options = ["--model", repos["pretraining"], "--out", out, "--num-workers", 0, "--rows-per-part", 2]
+    assert run_cli("embed", clips, *options) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert len(read_rows(out)) == 2  # the first part, whole
+    monkeypatch.setattr(_batch_output, "_write_atomically", original)
+    assert run_cli("embed", clips, *options) == 1
+    assert len(read_rows(out)) == 7 and not list(out.glob(".part-*"))
+
+
 def test_predict_output_cannot_be_resumed_by_embed(repos, clips, tmp_path, capsys):
     out = tmp_path / "res.jsonl"
     assert run_cli("predict", clips / "clip0.mp4", "--model", repos["classification"], "--out", out) == 0
@@ -296,12 +333,14 @@ def test_batch_predict_regression_and_matching(repos, clips, tmp_path):
         ("m.jsonl", '{"video": "a.mp4"\n', r"m.jsonl line 1: not valid JSON"),
         ("m.jsonl", '{"audio": "a.wav"}\n', r"m.jsonl line 1: no `video`"),
         ("m.jsonl", '{"video": "a.mp4", "strat": 1}\n', r"m.jsonl line 1: unknown column\(s\) 'strat'"),
+        ("m.csv", b"video\na.mp4\n\xff.mp4\n", r"m.csv line 3: not UTF-8 text"),
+        ("m.jsonl", b'{"video": "a.mp4"}\r\n\xff\n', r"m.jsonl line 2: not UTF-8 text"),
     ],
 )
 def test_a_malformed_manifest_is_one_line_naming_the_row_exit_2_and_nothing_written(
     repos, tmp_path, capsys, manifest, text, message
 ):
-    (tmp_path / manifest).write_text(text)
+    (tmp_path / manifest).write_bytes(text if isinstance(text, bytes) else text.encode())
     out = tmp_path / "out.parquet"
     for command in ("embed", "predict"):
         assert run_cli(command, tmp_path / manifest, "--model", repos["classification"], "--out", out) == 2
