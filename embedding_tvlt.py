@@ -107,8 +107,10 @@ def embed_batch(model, batch: Mapping[str, torch.Tensor], modality: str, pooling
     _check_modality(modality)
     encoder = model.base_model
     device, dtype = encoder.device, encoder.dtype
+    # non_blocking: from the pinned memory of a DataLoader, the copy to a GPU overlaps with what runs there
     inputs = {
-        key: value.to(device, dtype) if value.is_floating_point() else value.to(device) for key, value in batch.items()
+        key: value.to(device, dtype, non_blocking=True) if value.is_floating_point() else value.to(device)
+        for key, value in batch.items()
     }
     if modality == "video":
         features = encoder.get_video_features(inputs["pixel_values"], inputs.get("pixel_mask"), pooling=pooling)

@@ -143,8 +143,10 @@ def predict_task(config, model: str):
 
 
 def _on_model(model, batch) -> dict:
-    return {
-        key: value.to(model.device, model.dtype) if value.is_floating_point() else value.to(model.device)
+    return {  # non_blocking: the batches come from pinned memory on CUDA (pin_memory=True)
+        key: value.to(model.device, model.dtype, non_blocking=True)
+        if value.is_floating_point()
+        else value.to(model.device)
         for key, value in batch.items()
     }
 
