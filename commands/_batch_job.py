@@ -152,7 +152,7 @@ def _on_model(model, batch) -> dict:
 
 
 def _unique_names(names: list[str]) -> list[str]:
-    """Label names as column names: a repeated name gets its index (`happy`, `happy_2`)."""
+    """Label names as column names: a name that repeats an earlier one gets its index (`happy`, `happy_1`)."""
     seen, unique = set(), []
     for index, name in enumerate(names):
         unique.append(name if name not in seen else f"{name}_{index}")
@@ -230,7 +230,8 @@ def run_batch_job(job: BatchJob, args, make_task) -> int:
         output.check_identity(identity)  # refuse before minutes of loading
 
     distributed = launch.world_size > 1
-    if distributed and not torch.distributed.is_initialized():
+    own_group = distributed and not torch.distributed.is_initialized()
+    if own_group:
         # gloo on CPU tensors: only counts go through it, so it works whatever the device
         torch.distributed.init_process_group("gloo", rank=launch.rank, world_size=launch.world_size)
     try:
@@ -252,7 +253,7 @@ def run_batch_job(job: BatchJob, args, make_task) -> int:
             torch.distributed.all_reduce(totals)
             counts = totals.tolist()
     finally:
-        if distributed and torch.distributed.is_initialized():
+        if own_group and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
     done_now, failed_now, already, failed_before, milliseconds = counts
     failed = failed_now + failed_before
