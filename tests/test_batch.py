@@ -112,6 +112,26 @@ def test_jsonl_and_parquet_hold_the_same_rows_and_workers_change_nothing(repos, 
     assert silent["error"] is None  # a video embedding needs no sound
 
 
+def test_long_jobs_replace_their_worker_processes_and_lose_no_clip(repos, clips, tmp_path, monkeypatch):
+    """Workers decode at most CLIPS_PER_WORKER clips each (their memory creeps up over hundreds of clips)."""
+    loaders = []
+    original = _batch_job.DataLoader
+
+    def counting(*args, **kwargs):
+        loaders.append(len(args[0]))
+        return original(*args, **kwargs)
+
+    common = ["--model", repos["pretraining"], "--batch-size", 2, "--num-workers", 1]
+    run_cli("embed", clips, *common, "--out", tmp_path / "once.parquet")
+    monkeypatch.setattr(_batch_job, "CLIPS_PER_WORKER", 1)
+    monkeypatch.setattr(_batch_job, "DataLoader", counting)
+    run_cli("embed", clips, *common, "--out", tmp_path / "recycled.parquet")
+    assert loaders == [2, 2, 2, 1]  # 7 clips, 2 per loader (one batch)
+    once, recycled = read_rows(tmp_path / "once.parquet"), read_rows(tmp_path / "recycled.parquet")
+    assert [row["id"] for row in recycled] == [row["id"] for row in once]
+    assert [row["embedding"] is None for row in recycled] == [row["embedding"] is None for row in once]
+
+
 def test_a_manifest_gives_windows_separate_audio_ids_and_records_missing_files(repos, clips, tmp_path):
     manifest = tmp_path / "clips.csv"
     manifest.write_text(
