@@ -29,6 +29,7 @@ _EXPORTS = {
     "TvltProcessor": "processing_tvlt",
     "TvltAudioVisualClassificationPipeline": "pipeline_tvlt",
     "TvltAudioVisualMatcher": "retrieval_tvlt",
+    "TvltAudioVisualEmbedder": "embedding_tvlt",
     "TvltDataCollator": "inputs_tvlt",
 }
 
@@ -141,5 +142,6 @@ __all__ = [
     "TvltProcessor",
     "TvltAudioVisualClassificationPipeline",
     "TvltAudioVisualMatcher",
+    "TvltAudioVisualEmbedder",
     "TvltDataCollator",
 ]

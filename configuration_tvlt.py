@@ -342,6 +342,7 @@ TvltConfig.register_for_auto_class("AutoConfig")
 
 # Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
 if TYPE_CHECKING:
+    from .embedding_tvlt import TvltAudioVisualEmbedder  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
     from .inputs_tvlt import TvltClipPreparer  # noqa: F401

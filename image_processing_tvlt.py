@@ -748,6 +748,7 @@ TvltImageProcessor.register_for_auto_class("AutoImageProcessor")
 # Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
 if TYPE_CHECKING:
     from .configuration_tvlt import TvltConfig  # noqa: F401
+    from .embedding_tvlt import TvltAudioVisualEmbedder  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .inputs_tvlt import TvltClipPreparer  # noqa: F401
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401

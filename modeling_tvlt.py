@@ -33,6 +33,9 @@ from .configuration_tvlt import TvltConfig
 
 logger = logging.get_logger(__name__)
 
+# `pooling` of TvltModel.get_*_features: the CLS token (what the heads read) or the mean of the real tokens
+FEATURE_POOLINGS = ("cls", "mean")
+
 
 @dataclasses.dataclass
 class TvltModelOutput(ModelOutput):
@@ -1088,6 +1091,101 @@ class TvltModel(TvltPreTrainedModel):
         )
         return self._as_requested(output, return_dict)
 
+    def get_audio_visual_features(
+        self,
+        pixel_values: torch.FloatTensor,
+        audio_values: torch.FloatTensor,
+        pixel_mask: torch.FloatTensor | None = None,
+        audio_mask: torch.FloatTensor | None = None,
+        pooling: str = "cls",
+    ) -> torch.FloatTensor:
+        r"""
+        The joint audio-visual embedding: one vector per clip from its video and its audio together.
+
+        ```python
+        >>> inputs = processor(videos=[frames], audio=[waveform], sampling_rate=44100, return_tensors="pt")
+        >>> with torch.inference_mode():
+        ...     embeddings = model.get_audio_visual_features(**inputs)  # (1, hidden_size)
+        ```
+
+        Args:
+            pixel_values, audio_values, pixel_mask, audio_mask:
+                As for [`TvltModel.forward`]; both modalities are needed (see [`~TvltModel.get_video_features`] and
+                [`~TvltModel.get_audio_features`] for one of them).
+            pooling (`str`, *optional*, defaults to `"cls"`):
+                How the tokens become one vector. `"cls"`: the CLS token of the last hidden state (after the final
+                layer norm, or before it with `config.use_mean_pooling=True`, which has none), i.e. what the
+                classification and matching heads read (the original checkpoints' heads then apply their own
+                dense + tanh `Pooler`, which belongs to the head). `"mean"`: the mean of the video and audio tokens
+                that are not padding (`pixel_mask`/`audio_mask` 1), the CLS token excluded.
+
+        Returns:
+            `torch.FloatTensor` of shape `(B, hidden_size)`, in the model's dtype. A clip gives the same vector alone
+            and in a padded batch (up to float rounding).
+        """
+        if pixel_values is None or audio_values is None:
+            raise ValueError(
+                "get_audio_visual_features needs both `pixel_values` and `audio_values`; for one modality use "
+                "get_video_features or get_audio_features."
+            )
+        return self._pooled_features(pixel_values, audio_values, pixel_mask, audio_mask, pooling)
+
+    def get_video_features(
+        self, pixel_values: torch.FloatTensor, pixel_mask: torch.FloatTensor | None = None, pooling: str = "cls"
+    ) -> torch.FloatTensor:
+        r"""
+        The video-only embedding: the encoder run on the frames alone (no audio tokens), pooled as in
+        [`~TvltModel.get_audio_visual_features`] (`pooling="cls"` or `"mean"` over the real video tokens).
+
+        Returns:
+            `torch.FloatTensor` of shape `(B, hidden_size)`.
+        """
+        if pixel_values is None:
+            raise ValueError("get_video_features needs `pixel_values`.")
+        return self._pooled_features(pixel_values, None, pixel_mask, None, pooling)
+
+    def get_audio_features(
+        self, audio_values: torch.FloatTensor, audio_mask: torch.FloatTensor | None = None, pooling: str = "cls"
+    ) -> torch.FloatTensor:
+        r"""
+        The audio-only embedding: the encoder run on the spectrogram alone (no video tokens), pooled as in
+        [`~TvltModel.get_audio_visual_features`] (`pooling="cls"` or `"mean"` over the real audio tokens).
+
+        Returns:
+            `torch.FloatTensor` of shape `(B, hidden_size)`.
+        """
+        if audio_values is None:
+            raise ValueError("get_audio_features needs `audio_values`.")
+        return self._pooled_features(None, audio_values, None, audio_mask, pooling)
+
+    def _pooled_features(self, pixel_values, audio_values, pixel_mask, audio_mask, pooling: str) -> torch.Tensor:
+        if pooling not in FEATURE_POOLINGS:
+            raise ValueError(f"`pooling` must be one of {FEATURE_POOLINGS}, got {pooling!r}.")
+        outputs = self(
+            pixel_values,
+            audio_values,
+            pixel_mask=pixel_mask,
+            audio_mask=audio_mask,
+            output_attentions=False,
+            output_hidden_states=False,
+            return_dict=True,
+        )
+        hidden = outputs.last_hidden_state  # [B, 1 + Lv + La, D], CLS first
+        if pooling == "cls":
+            return hidden[:, 0]
+        weights = []  # 1 for real tokens, 0 for padding, in sequence order (video, audio)
+        for tokens, mask in (
+            (outputs.last_pixel_hidden_state, pixel_mask),
+            (outputs.last_audio_hidden_state, audio_mask),
+        ):
+            if tokens is not None:
+                weights.append(tokens.new_ones(tokens.shape[:2], dtype=torch.float32) if mask is None else mask)
+        weights = torch.cat([w.to(hidden.device, torch.float32) for w in weights], dim=1)  # [B, Lv + La]
+        # padding tokens are multiplied by 0, never averaged in; float32 sums also for half-precision models
+        summed = torch.einsum("bld,bl->bd", hidden[:, 1:].float(), weights)
+        return (summed / weights.sum(dim=1, keepdim=True).clamp_min(1.0)).to(hidden.dtype)
+
+
 
 class TvltForPreTraining(TvltPreTrainedModel):
     """TVLT with its pre-training heads: vision-audio matching and the masked autoencoder (MAE) decoder."""
@@ -1329,6 +1427,7 @@ TvltForAudioVisualClassification.register_for_auto_class("AutoModelForVideoClass
 
 # Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
 if TYPE_CHECKING:
+    from .embedding_tvlt import TvltAudioVisualEmbedder  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
     from .inputs_tvlt import TvltClipPreparer  # noqa: F401

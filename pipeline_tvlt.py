@@ -257,17 +257,7 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
         return {"windows": windows, "aggregate": self._predictions(torch.stack(scores).mean(0), top_k)}
 
     def _scores(self, logits: torch.Tensor, function_to_apply: str | None) -> torch.Tensor:
-        """`[num_labels]` logits to the scores the head's problem type (or `function_to_apply`) asks for."""
-        logits = logits.float()
-        if function_to_apply is None:
-            function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(
-                self.model.config.head_problem_type, "softmax"
-            )
-        if function_to_apply == "softmax":
-            return logits.softmax(-1)
-        if function_to_apply == "sigmoid":
-            return logits.sigmoid()
-        return logits
+        return scores_from_logits(logits, self.model.config.head_problem_type, function_to_apply)  # [num_labels]
 
     def _predictions(self, scores: torch.Tensor, top_k: int | None) -> list[dict]:
         id2label = self.model.config.id2label
@@ -310,9 +300,17 @@ class TvltAudioVisualClassificationPipeline(Pipeline):
         return {**batch, **windows}
 
 
-def head_problem_type(config) -> str:
-    """What a TVLT classifier predicts (`TvltConfig.head_problem_type`), for the callers of this older function."""
-    return config.head_problem_type
+def scores_from_logits(logits, problem_type: str, function_to_apply: str | None = None):
+    """Label scores (float32) of `logits` `(..., num_labels)`: softmax probabilities for single-label heads, sigmoid
+    probabilities for multi-label heads, the raw values for regression, unless `function_to_apply` says otherwise."""
+    if function_to_apply is None:
+        function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(problem_type, "softmax")
+    logits = logits.float()
+    if function_to_apply == "softmax":
+        return logits.softmax(-1)
+    if function_to_apply == "sigmoid":
+        return logits.sigmoid()
+    return logits
 
 
 def _check_has_classifier(model) -> None:
@@ -336,6 +334,7 @@ def _check_has_classifier(model) -> None:
 # Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
 if TYPE_CHECKING:
     from .configuration_tvlt import TvltConfig  # noqa: F401
+    from .embedding_tvlt import TvltAudioVisualEmbedder  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
     from .media_tvlt import DecodedVideo  # noqa: F401
@@ -344,4 +343,4 @@ if TYPE_CHECKING:
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 
-__all__ = ["TvltAudioVisualClassificationPipeline", "head_problem_type"]
+__all__ = ["TvltAudioVisualClassificationPipeline", "scores_from_logits"]

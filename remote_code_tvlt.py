@@ -43,6 +43,7 @@ CODE_FILES = (
     "inputs_tvlt.py",
     "pipeline_tvlt.py",
     "retrieval_tvlt.py",
+    "embedding_tvlt.py",
     "remote_code_tvlt.py",
 )
 
@@ -56,6 +57,7 @@ ENTRY_CODE_FILES = (
     "processing_tvlt.py",
     "pipeline_tvlt.py",
     "retrieval_tvlt.py",
+    "embedding_tvlt.py",
 )
 
 # The model classes a checkpoint's `architectures` names: the bare encoder, the one with the pre-training heads

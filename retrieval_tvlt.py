@@ -186,6 +186,7 @@ def _as_list(values, name: str) -> list:
 # Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
 if TYPE_CHECKING:
     from .configuration_tvlt import TvltConfig  # noqa: F401
+    from .embedding_tvlt import TvltAudioVisualEmbedder  # noqa: F401
     from .feature_extraction_tvlt import TvltFeatureExtractor  # noqa: F401
     from .image_processing_tvlt import TvltImageProcessor  # noqa: F401
     from .media_tvlt import DecodedVideo  # noqa: F401

@@ -1,7 +1,7 @@
 """Subcommands of the `tvlt` command line (package-only code: never imported by the Hub code files)."""
 
 # `tvlt <name>` runs `tvlt.commands.<name>.run`
-SUBCOMMANDS = ["convert", "predict", "reconstruct"]
+SUBCOMMANDS = ["convert", "predict", "reconstruct", "embed"]
 
 
 class CommandError(Exception):

@@ -17,9 +17,20 @@ PRETRAINING = "pretraining"
 _REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
 
 
-def add_clip_arguments(parser: argparse.ArgumentParser, default_start: str = "0") -> None:
-    """`default_start`: what `--help` says the window starts at without `--start`."""
-    parser.add_argument("video", metavar="VIDEO", help="a video file (mp4, mkv, webm, avi, mov, ...)")
+def add_clip_arguments(parser: argparse.ArgumentParser, default_start: str = "0", batch: bool = False) -> None:
+    """VIDEO, --audio, --start, --end. `default_start`: what `--help` says the window starts at without `--start`.
+    With `batch`, VIDEO may be several inputs of a batch job (a list)."""
+    if batch:
+        parser.add_argument(
+            "video",
+            nargs="+",
+            metavar="VIDEO",
+            help="a video file (mp4, mkv, webm, avi, mov, ...); with --out RESULTS.parquet (or .jsonl), a batch job: "
+            "video files, folders, glob patterns (quoted) or CSV/JSONL manifests (columns video, audio, start, end, "
+            "id)",
+        )
+    else:
+        parser.add_argument("video", metavar="VIDEO", help="a video file (mp4, mkv, webm, avi, mov, ...)")
     parser.add_argument(
         "--audio",
         metavar="FILE",

@@ -13,6 +13,7 @@ import tempfile
 
 from . import CommandError
 from ._argtypes import chunk_length, seconds
+from ._batch import OUT_HELP
 
 
 AUTO = "auto"  # inputs_tvlt.CHUNK_LENGTH_AUTO, restated: importing inputs_tvlt imports torch
@@ -35,9 +36,10 @@ def add_timeline_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out",
-        metavar="PICTURE",
-        help="draw the scores over time into this picture, its format by extension (.png, .jpg, .webp, .pdf, ...); "
-        "reads the clip in windows (--chunk-length auto unless given); replaces PICTURE if it exists",
+        metavar="PICTURE|RESULTS.parquet",
+        help="a picture (.png, .jpg, .webp, .pdf, ...): draw the scores over time into it, reading the clip in windows "
+        "(--chunk-length auto unless given), replacing PICTURE if it exists; RESULTS.parquet or RESULTS.jsonl: a "
+        f"batch job, {OUT_HELP}",
     )
 
 

@@ -1,11 +1,15 @@
 """`tvlt predict VIDEO --model DIR_OR_ID`: classify a clip, or score how well its audio matches its video; with
-`--chunk-length`/`--out`, per window of a long clip, drawn over time (`_timeline.py`)."""
+`--chunk-length` or `--out PICTURE`, per window of a long clip, drawn over time (`_timeline.py`); with
+`--out RESULTS.parquet` (or .jsonl), several inputs, a folder, a glob or a manifest: a batch job, one row per clip
+(`_batch.py`, `_batch_job.py`)."""
 
 import argparse
 import json
+import os
 
 from . import CommandError
 from ._argtypes import positive_int
+from ._batch import OUTPUT_FORMATS, add_batch_arguments, looks_like_batch_input, plan_batch_job
 from ._checkpoints import (
     CLASSIFICATION,
     add_clip_arguments,
@@ -36,16 +40,23 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_clip_arguments(parser)
+    add_clip_arguments(parser, batch=True)
     add_model_arguments(parser)
     parser.add_argument(
         "--top-k", type=positive_int, default=5, metavar="K", help="how many labels to show, best first (default: 5)"
     )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_timeline_arguments(parser)
+    add_batch_arguments(parser, out=False)  # --out is the timeline's or the batch job's, by its extension
 
 
 def validate(args: argparse.Namespace) -> None:
+    if _is_batch_job(args):
+        _check_batch_arguments(args)
+        check_model_argument(args.model)
+        args.job = plan_batch_job(args.video, args)
+        return
+    args.video = args.video[0]
     check_timeline_arguments(args)
     check_clip_paths(args)
     check_model_argument(args.model)
@@ -53,7 +64,39 @@ def validate(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with quiet_transformers():
+        if getattr(args, "job", None) is not None:
+            from ._batch_job import predict_task, run_batch_job
+
+            return run_batch_job(args.job, args, lambda config: predict_task(config, args.model))
         return _run(args)
+
+
+def _is_batch_job(args: argparse.Namespace) -> bool:
+    """Several inputs, a folder, a glob or a manifest, or --out RESULTS.parquet/.jsonl: a batch job; else one clip."""
+    batch_input = len(args.video) > 1 or looks_like_batch_input(args.video[0])
+    batch_out = args.out is not None and os.path.splitext(args.out.rstrip("/\\"))[1].lower() in OUTPUT_FORMATS
+    if batch_input and args.out is None:
+        first = args.video[0]
+        what = "is a directory; expected a video file" if os.path.isdir(first) else "names a batch job"
+        raise CommandError(
+            f"{first} {what}, or --out RESULTS.parquet (or .jsonl) to write one row per clip of a batch job."
+        )
+    return batch_input or batch_out
+
+
+def _check_batch_arguments(args: argparse.Namespace) -> None:
+    if args.audio is not None:
+        raise CommandError(
+            "--audio gives one clip's audio; in a batch job, give each clip's audio in a manifest's `audio` column."
+        )
+    if args.json:
+        raise CommandError("--json prints one clip's result; a batch job writes its rows to --out.")
+    for flag, value in (("--chunk-length", args.chunk_length), ("--stride", args.stride)):
+        if value is not None:
+            raise CommandError(
+                f"{flag} reads one long clip in windows; a batch job reads one window per clip: give each row its "
+                "start and end in a manifest."
+            )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -74,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
 def _classify(args, clip: dict, config) -> dict:
     from transformers import pipeline
 
-    from ..pipeline_tvlt import TASK, TvltAudioVisualClassificationPipeline, head_problem_type
+    from ..pipeline_tvlt import TASK, TvltAudioVisualClassificationPipeline
     from ..processing_tvlt import TvltProcessor
 
     processor = TvltProcessor.from_pretrained(args.model, revision=args.revision)
@@ -96,7 +139,7 @@ def _classify(args, clip: dict, config) -> dict:
         "audio": args.audio,
         "model": args.model,
         "task": "classification",
-        "problem_type": head_problem_type(config),
+        "problem_type": config.head_problem_type,
         **outputs,
     }
 

@@ -1,4 +1,4 @@
-"""Runs the `audio-visual-classification` pipeline and the matcher of TVLT repos with remote code only.
+"""Runs the `audio-visual-classification` pipeline, the matcher and the embedder of TVLT repos with remote code only.
 
 `tests/test_pipeline.py` starts it in a clean interpreter where `tvlt` cannot be imported:
 
@@ -20,7 +20,7 @@ def run_job(job: dict) -> dict:
     from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
     torch.set_num_threads(1)  # the same reduction order as the reference run
-    results = {"classify": {}, "match": {}, "classes": {}}
+    results = {"classify": {}, "match": {}, "embed": {}, "classes": {}}
     for name, case in job.get("classify", {}).items():
         classifier = pipeline("audio-visual-classification", model=case["repo"], trust_remote_code=True, device="cpu")
         results["classes"][name] = f"{type(classifier).__module__}.{type(classifier).__name__}"
@@ -30,6 +30,11 @@ def run_job(job: dict) -> dict:
         matcher = matcher_class.from_pretrained(case["repo"])
         results["classes"][name] = f"{matcher_class.__module__}.{matcher_class.__name__}"
         results["match"][name] = matcher.score_matrix(case["videos"], case["audios"]).tolist()
+    for name, case in job.get("embed", {}).items():
+        embedder_class = get_class_from_dynamic_module("embedding_tvlt.TvltAudioVisualEmbedder", case["repo"])
+        embedder = embedder_class.from_pretrained(case["repo"])
+        results["classes"][name] = f"{embedder_class.__module__}.{embedder_class.__name__}"
+        results["embed"][name] = embedder(case["inputs"], **case.get("kwargs", {})).tolist()
     results["tvlt_modules"] = sorted(name for name in sys.modules if name == "tvlt" or name.startswith("tvlt."))
     return results
 

@@ -94,9 +94,9 @@ def run_job(job: dict, trust_remote_code: bool) -> tuple[dict, dict]:
 
 
 def fetch_and_save(case: dict) -> dict:
-    """Load one TVLT class as users do (`loader`: an Auto class, "pipeline" or "matcher") from a repo no class was
-    loaded from before in this process, save it to `save_to`, and report the code files next to the loaded class and
-    the files saved."""
+    """Load one TVLT class as users do (`loader`: an Auto class, "pipeline", "matcher" or "embedder") from a repo no
+    class was loaded from before in this process, save it to `save_to`, and report the code files next to the loaded
+    class and the files saved."""
     import transformers
     from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
@@ -104,9 +104,9 @@ def fetch_and_save(case: dict) -> dict:
     if loader == "pipeline":
         loaded = transformers.pipeline(case["task"], model=repo, trust_remote_code=True, device="cpu")
         loaded.save_pretrained(folder)
-    elif loader == "matcher":
-        matcher_class = get_class_from_dynamic_module("retrieval_tvlt.TvltAudioVisualMatcher", repo)
-        loaded = matcher_class.from_pretrained(repo)
+    elif loader in ("matcher", "embedder"):
+        name = {"matcher": "retrieval_tvlt.TvltAudioVisualMatcher", "embedder": "embedding_tvlt.TvltAudioVisualEmbedder"}
+        loaded = get_class_from_dynamic_module(name[loader], repo).from_pretrained(repo)
         loaded.model.save_pretrained(folder)
         loaded.processor.save_pretrained(folder)
     else:

@@ -45,6 +45,7 @@ def folders(tmp_path_factory):
     checkpoint = root / "checkpoint"
     checkpoint.mkdir()
     (checkpoint / "config.json").write_text(json.dumps({"model_type": "tvlt"}))
+    (root / "typo.csv").write_text("video,strat\nclip.mp4,3\n")
     return {"root": root, "checkpoint": checkpoint}
 
 
@@ -65,6 +66,13 @@ ERROR_CASES = [
     (["reconstruct", "{clip}", "--model", "{checkpoint}", "--out", "{root}/no/x.png"], "does not exist"),
     (["convert", "src", "dst", "--private"], "--private needs --push-to-hub"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    # batch jobs: manifests and --out are checked before the heavy imports too
+    (["embed", "{root}/typo.csv", "--model", "{checkpoint}", "--out", "{root}/e.parquet"], "line 2: unknown column"),
+    (["embed", "{clip}", "--model", "{checkpoint}", "--out", "{root}/e.txt"], "expected a path ending in .parquet"),
+    (["embed", "{clip}", "--model", "./no/such/folder", "--out", "{root}/e.jsonl"], "no such checkpoint folder"),
+    (["predict", "{root}/typo.csv", "--model", "{checkpoint}"], "names a batch job, or --out RESULTS.parquet"),
+    (["predict", "{clip}", "{clip}", "--model", "{checkpoint}", "--out", "{root}/p.jsonl", "--chunk-length", "5"],
+     "--chunk-length reads one long clip in windows"),
 ]
 
 

@@ -109,20 +109,20 @@ def test_a_new_code_file_is_one_line_in_code_files_and_a_rerun_of_the_script(tmp
     remote_code = root / "remote_code_tvlt.py"
     remote_code.write_text(
         remote_code.read_text().replace(
-            '    "remote_code_tvlt.py",\n)', '    "remote_code_tvlt.py",\n    "embedding_tvlt.py",\n)'
+            '    "remote_code_tvlt.py",\n)', '    "remote_code_tvlt.py",\n    "segments_tvlt.py",\n)'
         )
     )
-    (root / "embedding_tvlt.py").write_text(
-        'from .modeling_tvlt import TvltModel\n\n\nclass TvltEmbedder:\n    pass\n\n\n__all__ = ["TvltEmbedder"]\n'
+    (root / "segments_tvlt.py").write_text(
+        'from .modeling_tvlt import TvltModel\n\n\nclass TvltSegmenter:\n    pass\n\n\n__all__ = ["TvltSegmenter"]\n'
     )
     assert {line.split(":")[0] for line in fetch_lists.problems(root)} == set(ENTRY_CODE_FILES)
     assert sorted(fetch_lists.write(root)) == sorted(ENTRY_CODE_FILES)
     assert fetch_lists.problems(root) == []
     for entry in ENTRY_CODE_FILES:
-        assert "embedding_tvlt" in get_relative_imports(root / entry), entry
+        assert "segments_tvlt" in get_relative_imports(root / entry), entry
         compile((root / entry).read_text(), entry, "exec")
-    assert "from .embedding_tvlt import TvltEmbedder  # noqa: F401\n" in (root / "pipeline_tvlt.py").read_text()
-    assert fetch_lists.fetch_list("embedding_tvlt.py", root) == ""  # not an entry file: it names nothing more
+    assert "from .segments_tvlt import TvltSegmenter  # noqa: F401\n" in (root / "pipeline_tvlt.py").read_text()
+    assert fetch_lists.fetch_list("segments_tvlt.py", root) == ""  # not an entry file: it names nothing more
 
 
 def test_a_fetch_list_edited_by_hand_is_caught_and_rewritten(tmp_path):
@@ -463,8 +463,9 @@ def test_repo_root_loads_as_remote_code_in_a_clean_process(tmp_path):
 
 # -- each entry alone fetches and saves every code file --------------------------------------------------------------
 
-# everything a user loads TVLT code through: the Auto classes, `pipeline()`, `get_class_from_dynamic_module`
-FETCH_LOADERS = (*MODEL_AUTO_MAP, *PROCESSOR_AUTO_MAP, "pipeline", "matcher")
+# everything a user loads TVLT code through: the Auto classes, `pipeline()`, `get_class_from_dynamic_module` (the
+# matcher and the embedder)
+FETCH_LOADERS = (*MODEL_AUTO_MAP, *PROCESSOR_AUTO_MAP, "pipeline", "matcher", "embedder")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,447 @@
+"""Batch jobs: `tvlt embed` and batch `tvlt predict` over folders, globs and manifests, Parquet and JSON Lines output,
+failure rows, resuming (and refusing to resume into another job's output), interruption, locking, malformed
+manifests, and the same job on 2 processes (torchrun, gloo, CPU). Tiny random checkpoints, generated clips."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.dataset
+import pyarrow.parquet as pq
+import pytest
+import torch
+from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip
+
+from tvlt import TvltAudioVisualEmbedder
+from tvlt.cli import main
+from tvlt.commands import _batch_job
+from tvlt.commands._batch import JOB_FILE
+from tvlt.commands._batch_output import OutputFolder
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repos")
+    return {kind: save_tiny_checkpoint(root / kind, kind) for kind in ("classification", "regression", "pretraining")}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """Five good clips of different lengths (so that batches pad), a silent one and a corrupt one."""
+    folder = tmp_path_factory.mktemp("clips")
+    for index in range(5):
+        seconds = 0.5 + 0.25 * index
+        frames = moving_square_frames(max(2, int(8 * seconds)), seed=index)
+        write_clip(folder / f"clip{index}.mp4", frames, waveform=tone(300.0 + 150 * index, seconds, seed=index))
+    write_clip(folder / "silent.mp4", moving_square_frames(8, seed=7))
+    (folder / "corrupt.mp4").write_bytes(np.random.default_rng(0).bytes(4096))
+    (folder / "notes.txt").write_text("not a video: a folder listing skips it")
+    return folder
+
+
+def run_cli(*arguments) -> int:
+    return main([str(argument) for argument in arguments])
+
+
+def read_rows(out: Path) -> list[dict]:
+    """Every row of an output folder (Parquet or JSONL), sorted by id."""
+    if out.suffix == ".parquet":
+        rows = pyarrow.dataset.dataset(out).to_table().to_pylist()
+    else:
+        rows = [
+            json.loads(line) for part in sorted(out.glob("part-*.jsonl")) for line in part.read_text().splitlines()
+        ]
+    return sorted(rows, key=lambda row: row["id"])
+
+
+def part_files(out: Path) -> list[Path]:
+    return sorted(out.glob("part-*"))
+
+
+# -- embed ------------------------------------------------------------------------------------------------------------
+
+
+def test_embed_a_folder_gives_one_row_per_clip_with_errors_for_the_bad_ones(repos, clips, tmp_path, capsys):
+    out = tmp_path / "emb.parquet"
+    status = run_cli(
+        "embed", clips, "--model", repos["pretraining"], "--out", out, "--num-workers", 0, "--batch-size", 3
+    )
+    assert status == 1  # the job finished; some clips failed
+    rows = read_rows(out)
+    names = [Path(row["video"]).name for row in rows]
+    assert names == ["clip0.mp4", "clip1.mp4", "clip2.mp4", "clip3.mp4", "clip4.mp4", "corrupt.mp4", "silent.mp4"]
+    errors = {Path(row["video"]).name: row["error"] for row in rows}
+    assert errors["corrupt.mp4"].startswith("MediaDecodingError: ") and "corrupt.mp4" in errors["corrupt.mp4"]
+    assert errors["silent.mp4"].startswith("MissingAudioError: ") and "no audio track" in errors["silent.mp4"]
+    assert all(errors[f"clip{i}.mp4"] is None for i in range(5))
+    assert rows[5]["embedding"] is None and len(rows[0]["embedding"]) == 32
+
+    schema = pq.read_schema(part_files(out)[0])
+    assert str(schema.field("embedding").type) == "fixed_size_list<element: float>[32]"
+    assert json.loads(schema.metadata[b"tvlt_job"]) == json.loads((out / JOB_FILE).read_text())
+
+    # the vectors are the embedder's, whatever the batch they were in
+    embedder = TvltAudioVisualEmbedder.from_pretrained(repos["pretraining"])
+    expected = embedder([row["video"] for row in rows[:5]])
+    assert (torch.tensor([row["embedding"] for row in rows[:5]]) - expected).abs().max().item() <= 1e-5
+
+    err = capsys.readouterr().err
+    assert "7 clips in" in err and "2 failed" in err and "corrupt.mp4" in err
+
+
+def test_jsonl_and_parquet_hold_the_same_rows_and_workers_change_nothing(repos, clips, tmp_path):
+    common = ["--model", repos["pretraining"], "--pooling", "mean", "--modality", "video", "--batch-size", 2]
+    run_cli("embed", clips, *common, "--out", tmp_path / "a.parquet", "--num-workers", 0)
+    run_cli("embed", clips, *common, "--out", tmp_path / "b.jsonl", "--num-workers", 2)
+    parquet, jsonl = read_rows(tmp_path / "a.parquet"), read_rows(tmp_path / "b.jsonl")
+    assert [{k: v for k, v in row.items() if k != "embedding"} for row in parquet] == [
+        {k: v for k, v in row.items() if k != "embedding"} for row in jsonl
+    ]
+    for a, b in zip(parquet, jsonl, strict=True):
+        assert (a["embedding"] is None) == (b["embedding"] is None)
+        if a["embedding"] is not None:
+            assert np.abs(np.array(a["embedding"]) - np.array(b["embedding"])).max() <= 1e-5
+    silent = next(row for row in parquet if row["video"].endswith("silent.mp4"))
+    assert silent["error"] is None  # a video embedding needs no sound
+
+
+def test_long_jobs_replace_their_worker_processes_and_lose_no_clip(repos, clips, tmp_path, monkeypatch):
+    """Workers decode at most CLIPS_PER_WORKER clips each (their memory creeps up over hundreds of clips)."""
+    loaders = []
+    original = _batch_job.DataLoader
+
+    def counting(*args, **kwargs):
+        loaders.append(len(args[0]))
+        return original(*args, **kwargs)
+
+    common = ["--model", repos["pretraining"], "--batch-size", 2, "--num-workers", 1]
+    run_cli("embed", clips, *common, "--out", tmp_path / "once.parquet")
+    monkeypatch.setattr(_batch_job, "CLIPS_PER_WORKER", 1)
+    monkeypatch.setattr(_batch_job, "DataLoader", counting)
+    run_cli("embed", clips, *common, "--out", tmp_path / "recycled.parquet")
+    assert loaders == [2, 2, 2, 1]  # 7 clips, 2 per loader (one batch)
+    once, recycled = read_rows(tmp_path / "once.parquet"), read_rows(tmp_path / "recycled.parquet")
+    assert [row["id"] for row in recycled] == [row["id"] for row in once]
+    assert [row["embedding"] is None for row in recycled] == [row["embedding"] is None for row in once]
+
+
+def test_a_manifest_gives_windows_separate_audio_ids_and_records_missing_files(repos, clips, tmp_path):
+    manifest = tmp_path / "clips.csv"
+    manifest.write_text(
+        "video,audio,start,end,id\n"
+        f"{clips / 'clip4.mp4'},,0.25,1.0,windowed\n"
+        f"{clips / 'silent.mp4'},{clips / 'clip1.mp4'},,,dubbed\n"
+        "missing.mp4,,,,gone\n"
+    )
+    out = tmp_path / "emb.jsonl"
+    assert run_cli("embed", manifest, "--model", repos["pretraining"], "--out", out, "--num-workers", 0) == 1
+    rows = {row["id"]: row for row in read_rows(out)}
+    assert (rows["windowed"]["start"], rows["windowed"]["end"]) == (0.25, 1.0)
+    assert rows["dubbed"]["error"] is None and rows["dubbed"]["audio"] == str(clips / "clip1.mp4")
+    # relative paths are relative to the manifest's folder
+    assert rows["gone"]["error"] == f"FileNotFoundError: {tmp_path / 'missing.mp4'}: no such video file."
+    embedder = TvltAudioVisualEmbedder.from_pretrained(repos["pretraining"])
+    expected = embedder({"video": str(clips / "clip4.mp4"), "start": 0.25, "end": 1.0})
+    assert np.abs(np.array(rows["windowed"]["embedding"]) - expected.numpy()).max() <= 1e-5
+
+
+def test_default_ids_are_the_path_with_its_window_as_a_media_fragment(repos, clips, tmp_path):
+    out = tmp_path / "emb.jsonl"
+    run_cli("embed", clips / "clip0.mp4", "--model", repos["pretraining"], "--out", out, "--start", "0.5")
+    run_cli("embed", clips / "clip0.mp4", "--model", repos["pretraining"], "--out", out)
+    assert [row["id"] for row in read_rows(out)] == [str(clips / "clip0.mp4"), f"{clips / 'clip0.mp4'}#t=0.5"]
+
+
+# -- resume -----------------------------------------------------------------------------------------------------------
+
+
+def test_rerunning_resumes_skipping_what_is_written_and_appends_new_parts(repos, clips, tmp_path, capsys):
+    out = tmp_path / "emb.parquet"
+    first = ["embed", clips / "clip0.mp4", clips / "clip1.mp4", clips / "corrupt.mp4"]
+    options = ["--model", repos["pretraining"], "--out", out, "--num-workers", 0, "--rows-per-part", 2]
+    assert run_cli(*first, *options) == 1
+    before = {path.name: path.read_bytes() for path in part_files(out)}
+    assert len(before) == 2  # 3 rows, 2 per part
+
+    assert run_cli("embed", clips, *options) == 1  # the whole folder now: 4 more clips
+    after = part_files(out)
+    assert {path.name: path.read_bytes() for path in after if path.name in before} == before  # untouched
+    rows = read_rows(out)
+    assert len(rows) == 7 and len({row["id"] for row in rows}) == 7
+    assert "3 already there" in capsys.readouterr().err
+
+    assert run_cli("embed", clips, *options) == 1  # nothing left: nothing written, failures still reported
+    assert part_files(out) == after
+    assert "0 written now, 7 already there; 2 failed" in capsys.readouterr().err
+
+
+def test_an_interrupted_job_keeps_its_finished_rows_and_resumes(repos, clips, tmp_path, monkeypatch):
+    out = tmp_path / "emb.parquet"
+    options = ["--model", repos["pretraining"], "--out", out, "--num-workers", 0, "--batch-size", 2]
+    calls = []
+    original = _batch_job.EmbedTask.run
+
+    def interrupt_on_the_third_batch(self, model, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, model, batch)
+
+    monkeypatch.setattr(_batch_job.EmbedTask, "run", interrupt_on_the_third_batch)
+    assert run_cli("embed", clips, *options) == 130
+    assert len(read_rows(out)) == 4  # the first two batches, flushed when interrupted
+    (out / ".part-r00000-20200101T000000-1-00000.parquet.tmp").write_bytes(b"half a part of a killed job")
+    monkeypatch.setattr(_batch_job.EmbedTask, "run", original)
+    assert run_cli("embed", clips, *options) == 1
+    rows = read_rows(out)
+    assert len(rows) == 7 and len({row["id"] for row in rows}) == 7
+    assert not list(out.glob(".part-*.tmp"))  # the killed job's temporary part is gone
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (["--pooling", "mean"], "its --pooling is 'cls', this job's is 'mean'"),
+        (["--dtype", "bfloat16"], "its --dtype is 'float32', this job's is 'bfloat16'"),
+        (["--modality", "audio"], "its --modality is 'audio-visual', this job's is 'audio'"),
+        (["--model", "OTHER"], "another model or checkpoint revision"),
+    ],
+)
+def test_resuming_into_another_jobs_output_is_refused(repos, clips, tmp_path, capsys, change, reason):
+    out = tmp_path / "emb.parquet"
+    base = ["embed", clips / "clip0.mp4", "--out", out, "--num-workers", 0]
+    assert run_cli(*base, "--model", repos["pretraining"]) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    change = [repos["classification"] if item == "OTHER" else item for item in change]
+    model = [] if "--model" in change else ["--model", repos["pretraining"]]
+    capsys.readouterr()
+    assert run_cli(*base, *model, *change) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refusing to resume into it" in err[0] and reason in err[0], err
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    # --force starts over, deleting only the earlier job's files
+    (out / "_notes.txt").write_text("the user's own notes")  # readers skip "_" names
+    assert run_cli(*base, *model, *change, "--force") == 0
+    assert len(read_rows(out)) == 1 and (out / "_notes.txt").exists()
+    assert (out / JOB_FILE).read_bytes() != before[JOB_FILE]  # the new job's identity
+
+
+def test_an_output_without_results_does_not_hold_its_identity(repos, clips, tmp_path):
+    """A job that stopped before writing any part (e.g. while loading its model) protects nothing."""
+    out = tmp_path / "emb.parquet"
+    assert run_cli("embed", clips / "clip0.mp4", "--model", repos["pretraining"], "--out", out) == 0
+    for part in part_files(out):
+        part.unlink()
+    assert run_cli("embed", clips / "clip0.mp4", "--model", repos["classification"], "--out", out) == 0
+    assert json.loads((out / JOB_FILE).read_text())["model"] == str(repos["classification"])
+
+
+def test_a_failing_disk_stops_the_job_with_whole_parts_only(repos, clips, tmp_path, monkeypatch, capsys):
+    from tvlt.commands import _batch_output
+
+    out = tmp_path / "emb.jsonl"
+    written = []
+    original = _batch_output._write_atomically
+
+    def full_after_one_part(path, data, temporary=None):
+        if not os.path.basename(path).startswith("part-"):
+            return original(path, data, temporary)
+        if written:
+            with open(temporary, "wb") as handle:
+                handle.write(data[:10])  # what a full disk leaves behind
+            raise OSError(28, "No space left on device")
+        written.append(path)
+        return original(path, data, temporary)
+
+    monkeypatch.setattr(_batch_output, "_write_atomically", full_after_one_part)
+    options = ["--model", repos["pretraining"], "--out", out, "--num-workers", 0, "--rows-per-part", 2]
+    assert run_cli("embed", clips, *options) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert len(read_rows(out)) == 2  # the first part, whole
+    monkeypatch.setattr(_batch_output, "_write_atomically", original)
+    assert run_cli("embed", clips, *options) == 1
+    assert len(read_rows(out)) == 7 and not list(out.glob(".part-*"))
+
+
+def test_predict_output_cannot_be_resumed_by_embed(repos, clips, tmp_path, capsys):
+    out = tmp_path / "res.jsonl"
+    assert run_cli("predict", clips / "clip0.mp4", "--model", repos["classification"], "--out", out) == 0
+    assert run_cli("embed", clips / "clip0.mp4", "--model", repos["classification"], "--out", out) == 2
+    assert "it holds the results of `tvlt predict`, this is `tvlt embed`" in capsys.readouterr().err
+
+
+def test_a_second_job_on_the_same_output_is_refused_while_the_first_runs(repos, clips, tmp_path, capsys):
+    out = tmp_path / "emb.parquet"
+    running = OutputFolder(str(out), "parquet", rank=0)
+    running.lock()
+    try:
+        assert run_cli("embed", clips / "clip0.mp4", "--model", repos["pretraining"], "--out", out) == 2
+    finally:
+        running.release()
+    assert "another tvlt job is writing there" in capsys.readouterr().err
+    assert not part_files(out)
+
+
+# -- predict ----------------------------------------------------------------------------------------------------------
+
+
+def test_batch_predict_rows_hold_the_pipelines_scores(repos, clips, tmp_path):
+    from transformers import pipeline
+
+    from tvlt import TvltAudioVisualClassificationPipeline
+
+    out = tmp_path / "pred.parquet"
+    assert run_cli("predict", f"{clips}/clip*.mp4", "--model", repos["classification"], "--out", out) == 0
+    rows = read_rows(out)
+    assert len(rows) == 5
+    classifier = pipeline(
+        "audio-visual-classification",
+        model=str(repos["classification"]),
+        pipeline_class=TvltAudioVisualClassificationPipeline,
+    )
+    for row in rows:
+        expected = classifier(row["video"], top_k=None)
+        assert row["label"] == expected[0]["label"] and row["score"] == pytest.approx(expected[0]["score"], abs=1e-5)
+        assert row["scores"] == {item["label"]: pytest.approx(item["score"], abs=1e-5) for item in expected}
+
+
+def test_batch_predict_regression_and_matching(repos, clips, tmp_path):
+    from tvlt.retrieval_tvlt import TvltAudioVisualMatcher
+
+    out = tmp_path / "reg.jsonl"
+    assert run_cli("predict", clips / "clip0.mp4", "--model", repos["regression"], "--out", out) == 0
+    (row,) = read_rows(out)
+    assert row["label"] is None and row["score"] is None and set(row["scores"]) == {"sentiment"}
+
+    out = tmp_path / "match.parquet"
+    assert run_cli("predict", clips, "--model", repos["pretraining"], "--out", out, "--num-workers", 0) == 1
+    rows = [row for row in read_rows(out) if row["error"] is None]
+    matcher = TvltAudioVisualMatcher.from_pretrained(repos["pretraining"])
+    expected = matcher.score([row["video"] for row in rows])
+    assert [row["match_score"] for row in rows] == pytest.approx(expected, abs=1e-5)
+
+
+# -- bad input --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "manifest, text, message",
+    [
+        ("m.csv", "path,audio\na.mp4,\n", r"m.csv line 1: no `video` column"),
+        ("m.csv", "video,label\na.mp4,happy\n", r"m.csv line 2: unknown column\(s\) 'label'"),
+        ("m.csv", "video,start,end\na.mp4,1,2\nb.mp4,3,2\n", r"m.csv line 3: `end` \(2\) must be after `start` \(3\)"),
+        ("m.csv", "video,start\na.mp4,soon\n", r"m.csv line 2: `start` must be a non-negative number of seconds"),
+        ("m.csv", "video,end\na.mp4,inf\n", r"m.csv line 2: `end` must be a non-negative number"),
+        ("m.csv", "video,start\na.mp4,-1\n", r"m.csv line 2: `start` must be a non-negative number"),
+        ("m.csv", "video,audio\na.mp4,x.wav,extra\n", r"m.csv line 2: more fields than the header"),
+        (
+            "m.csv",
+            "video,start\na.mp4,1\na.mp4,1\n",
+            r"m.csv line 3: id 'a.mp4#t=1' repeats line 2; ids must be unique",
+        ),
+        ("m.csv", "video\n", r"m.csv: the manifest has no rows"),
+        ("m.csv", "", r"m.csv: the manifest is empty"),
+        ("m.jsonl", '{"video": "a.mp4"}\n{"video": "b.mp4", "start": 2, "end": 1}\n', r"m.jsonl line 2: `end`"),
+        ("m.jsonl", '{"video": "a.mp4"}\n[1, 2]\n', r"m.jsonl line 2: expected a JSON object"),
+        ("m.jsonl", '{"video": "a.mp4"\n', r"m.jsonl line 1: not valid JSON"),
+        ("m.jsonl", '{"audio": "a.wav"}\n', r"m.jsonl line 1: no `video`"),
+        ("m.jsonl", '{"video": "a.mp4", "strat": 1}\n', r"m.jsonl line 1: unknown column\(s\) 'strat'"),
+        ("m.csv", b"video\na.mp4\n\xff.mp4\n", r"m.csv line 3: not UTF-8 text"),
+        ("m.jsonl", b'{"video": "a.mp4"}\r\n\xff\n', r"m.jsonl line 2: not UTF-8 text"),
+    ],
+)
+def test_a_malformed_manifest_is_one_line_naming_the_row_exit_2_and_nothing_written(
+    repos, tmp_path, capsys, manifest, text, message
+):
+    (tmp_path / manifest).write_bytes(text if isinstance(text, bytes) else text.encode())
+    out = tmp_path / "out.parquet"
+    for command in ("embed", "predict"):
+        assert run_cli(command, tmp_path / manifest, "--model", repos["classification"], "--out", out) == 2
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"tvlt {command}: error: "), captured.err
+        assert re.search(message, lines[0]), lines[0]
+        assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (lambda c, t: [c, "--out", t / "emb.csv"], r"expected a path ending in .parquet or .jsonl"),
+        (lambda c, t: [c, "--out", t / "file.parquet"], r"is a file; a batch job writes a folder"),
+        (lambda c, t: [c, "--out", t / "foreign.parquet"], r"is a folder that no tvlt batch job made"),
+        (lambda c, t: [c, "--out", t / "no" / "such" / "e.parquet"], r"does not exist"),
+        (lambda c, t: [t / "nothing-*.mp4", "--out", t / "e.parquet"], r"the pattern matches no file"),
+        (lambda c, t: [t / "typo", "--out", t / "e.parquet"], r"typo: no such file or folder"),
+        (lambda c, t: [t / "empty", "--out", t / "e.parquet"], r"no video files in this folder"),
+        (lambda c, t: [c], r"a batch job needs --out"),
+    ],
+)
+def test_bad_arguments_are_one_line_exit_2(repos, clips, tmp_path, capsys, arguments, message):
+    (tmp_path / "file.parquet").write_text("not ours")
+    (tmp_path / "foreign.parquet").mkdir()
+    (tmp_path / "foreign.parquet" / "data.bin").write_text("the user's")
+    (tmp_path / "empty").mkdir()
+    assert run_cli("embed", *arguments(clips, tmp_path), "--model", repos["pretraining"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and re.search(message, lines[0]), lines
+    assert (tmp_path / "foreign.parquet" / "data.bin").read_text() == "the user's"
+    assert not (tmp_path / "e.parquet").exists()
+
+
+def test_predict_keeps_its_one_clip_form_and_explains_batch_inputs(repos, clips, tmp_path, capsys):
+    assert run_cli("predict", clips / "clip0.mp4", "--model", repos["classification"], "--json") == 0
+    assert json.loads(capsys.readouterr().out)["task"] == "classification"
+    assert run_cli("predict", clips, "--model", repos["classification"]) == 2
+    assert "is a directory; expected a video file, or --out RESULTS.parquet" in capsys.readouterr().err
+    out = tmp_path / "p.parquet"
+    assert run_cli("predict", clips, "--model", repos["classification"], "--out", out, "--audio", clips / "x.wav") == 2
+    assert "in a manifest's `audio` column" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_parser_choices_agree_with_the_model_code():
+    from tvlt.commands import embed
+    from tvlt.embedding_tvlt import MODALITIES
+    from tvlt.modeling_tvlt import FEATURE_POOLINGS
+
+    assert embed.MODALITIES == MODALITIES and embed.POOLINGS == FEATURE_POOLINGS
+
+
+# -- several processes ------------------------------------------------------------------------------------------------
+
+
+def launcher(name: str) -> list[str]:
+    executable = shutil.which(name, path=str(Path(sys.executable).parent)) or name
+    if name == "torchrun":
+        return [executable, "--nproc_per_node", "2"]
+    # `--multi_gpu` is accelerate's multi-process launcher; without GPUs the processes run on CPU (gloo)
+    return [executable, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
+            "no", "--dynamo_backend", "no"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["torchrun", pytest.param("accelerate", marks=pytest.mark.slow)])
+def test_two_processes_give_the_single_process_rows(repos, clips, tmp_path, name):
+    single, sharded = tmp_path / "single.parquet", tmp_path / "sharded.parquet"
+    arguments = ["embed", str(clips), "--model", str(repos["pretraining"]), "--num-workers", "0", "--batch-size", "2"]
+    assert run_cli(*arguments, "--out", single) == 1
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "WORLD_SIZE", "RANK", "LOCAL_"))}
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    command = [*launcher(name), "-m", "tvlt", *arguments, "--out", str(sharded)]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    # 2 clips failed: every rank exits with 1 (torchrun passes it on), and rank 0 prints one summary for the job
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.count("7 clips in") == 1, result.stderr[-3000:]
+    assert sorted(path.name.split("-")[1] for path in part_files(sharded)) == ["r00000", "r00001"]
+    expected, got = read_rows(single), read_rows(sharded)
+    assert [{k: v for k, v in row.items() if k != "embedding"} for row in got] == [
+        {k: v for k, v in row.items() if k != "embedding"} for row in expected
+    ]
+    for a, b in zip(got, expected, strict=True):
+        if a["embedding"] is not None:
+            assert np.abs(np.array(a["embedding"]) - np.array(b["embedding"])).max() <= 1e-5
