@@ -25,7 +25,7 @@ from ..processing_tvlt import TvltProcessor
 from . import CommandError
 from ._batch import BatchJob, ClipRow
 from ._batch_output import OutputFolder, job_identity, model_fingerprint
-from ._checkpoints import CLASSIFICATION, check_device, checkpoint_kind, clip_and_model_errors, load_tvlt_config
+from ._checkpoints import CLASSIFICATION, check_device, checkpoint_kind, clip_and_model_errors, load_checkpoint
 
 
 # Every row starts with these; the task's own columns follow
@@ -224,7 +224,7 @@ def run_batch_job(job: BatchJob, args, make_task) -> int:
     """Run `job` (checked inputs and output) with the task `make_task(config)` builds; returns the exit status."""
     launch = job.launch
     device = _device(args.device, launch.local_rank)
-    config = load_tvlt_config(args.model, args.revision)
+    config, _ = load_checkpoint(args.model, args.revision)
     task = make_task(config)
     options = {**task.options(), "dtype": args.dtype}
     identity = job_identity(

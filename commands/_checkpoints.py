@@ -5,6 +5,7 @@ import contextlib
 import os
 import re
 
+from ..conversion.paths import PROCESSOR_CONFIG_FILES
 from ..remote_code_tvlt import CLASSIFIER_ARCHITECTURE, PRETRAINING_ARCHITECTURE
 from . import CommandError
 from ._argtypes import seconds
@@ -146,6 +147,35 @@ def load_tvlt_config(model: str, revision: str | None = None):
     if getattr(config, "model_type", None) != "tvlt":
         raise CommandError(f"--model {model} is not a TVLT checkpoint (model_type {config.model_type!r}).")
     return config
+
+
+def check_clip_and_model_paths(args: argparse.Namespace) -> None:
+    """The torch-free checks of a one-clip command's VIDEO, --audio, window and --model (its `validate`)."""
+    check_clip_paths(args)
+    check_model_argument(args.model)
+
+
+def load_clip_and_checkpoint(args: argparse.Namespace) -> tuple[dict, object, str]:
+    """The first steps of a one-clip command once torch may be imported, in the order their errors should come: the
+    clip's files, `--device`, then `--model` (`load_checkpoint`). Returns the clip, the config and its kind."""
+    clip = check_clip_arguments(args)
+    check_device(args.device)
+    return (clip, *load_checkpoint(args.model, args.revision))
+
+
+def load_checkpoint(model: str, revision: str | None) -> tuple[object, str]:
+    """`--model`'s config and its `checkpoint_kind`, after checking its weights against the config and that a local
+    folder has the processor settings too (one-line `CommandError`s)."""
+    config = load_tvlt_config(model, revision)
+    kind = checkpoint_kind(config)
+    check_model_weights(model, revision, config, kind)
+    if os.path.isdir(model) and not any(os.path.isfile(os.path.join(model, name)) for name in PROCESSOR_CONFIG_FILES):
+        raise CommandError(
+            f"--model {model} has no processor settings ({' or '.join(PROCESSOR_CONFIG_FILES)}): save the processor "
+            "the model was trained with next to it (`processor.save_pretrained(folder)`), or make the folder with "
+            "`tvlt convert`."
+        )
+    return config, kind
 
 
 def check_model_weights(model: str, revision: str | None, config, kind: str) -> None:

@@ -10,20 +10,8 @@ import os
 from . import CommandError
 from ._argtypes import positive_int
 from ._batch import OUTPUT_FORMATS, add_batch_arguments, looks_like_batch_input, plan_batch_job
-from ._checkpoints import (
-    CLASSIFICATION,
-    add_clip_arguments,
-    add_model_arguments,
-    check_clip_arguments,
-    check_clip_paths,
-    check_device,
-    check_model_argument,
-    check_model_weights,
-    checkpoint_kind,
-    clip_and_model_errors,
-    load_tvlt_config,
-    quiet_transformers,
-)
+from ._checkpoints import CLASSIFICATION, add_clip_arguments, add_model_arguments, check_clip_and_model_paths
+from ._checkpoints import check_model_argument, clip_and_model_errors, load_clip_and_checkpoint, quiet_transformers
 from ._timeline import (
     add_timeline_arguments,
     check_timeline_arguments,
@@ -58,8 +46,7 @@ def validate(args: argparse.Namespace) -> None:
         return
     args.video = args.video[0]
     check_timeline_arguments(args)
-    check_clip_paths(args)
-    check_model_argument(args.model)
+    check_clip_and_model_paths(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,11 +87,7 @@ def _check_batch_arguments(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    clip = check_clip_arguments(args)
-    check_device(args.device)
-    config = load_tvlt_config(args.model, args.revision)
-    kind = checkpoint_kind(config)
-    check_model_weights(args.model, args.revision, config, kind)
+    clip, config, kind = load_clip_and_checkpoint(args)
     with clip_and_model_errors(args):
         result = _classify(args, clip, config) if kind == CLASSIFICATION else _match(args, clip, config)
     note = getattr(config, "tvlt_demo_note", None)  # set by examples/make_demo_checkpoint.py

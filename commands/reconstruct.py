@@ -7,21 +7,8 @@ import sys
 
 from . import CommandError
 from ._argtypes import ratio, seed
-from ._checkpoints import (
-    CLASSIFICATION,
-    PRETRAINING,
-    add_clip_arguments,
-    add_model_arguments,
-    check_clip_arguments,
-    check_clip_paths,
-    check_device,
-    check_model_argument,
-    check_model_weights,
-    checkpoint_kind,
-    clip_and_model_errors,
-    load_tvlt_config,
-    quiet_transformers,
-)
+from ._checkpoints import CLASSIFICATION, add_clip_arguments, add_model_arguments, check_clip_and_model_paths
+from ._checkpoints import clip_and_model_errors, load_clip_and_checkpoint, quiet_transformers
 
 
 HELP = (
@@ -63,8 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def validate(args: argparse.Namespace) -> None:
-    check_clip_paths(args)
-    check_model_argument(args.model)
+    check_clip_and_model_paths(args)
     _check_out(args.out)
 
 
@@ -74,19 +60,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    clip = check_clip_arguments(args)
-    check_device(args.device)
     out = args.out
     picture_format, mode = _check_out(out)
-    config = load_tvlt_config(args.model, args.revision)
-    if checkpoint_kind(config) == CLASSIFICATION:
+    clip, config, kind = load_clip_and_checkpoint(args)
+    if kind == CLASSIFICATION:
         raise CommandError(
             f"--model {args.model} is a fine-tuned classifier: its MAE decoder was not kept. Use a pre-training "
             "checkpoint (TvltForPreTraining, e.g. a converted ZinengTang/tvlt-base)."
         )
     if not config.task_mae:
         raise CommandError(f"--model {args.model} has no MAE decoder (task_mae is false): nothing to reconstruct.")
-    check_model_weights(args.model, args.revision, config, PRETRAINING)
     for name in ("pixel_mask_ratio", "audio_mask_ratio"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))

@@ -1,5 +1,5 @@
-"""A broken checkpoint is one line naming the culprit, for `tvlt convert SRC` and the `--model` of `tvlt predict` and
-`tvlt reconstruct`: a code-running pickle (never run), a weight of the wrong shape or dtype, an absurd config. The
+"""A broken checkpoint is one line naming the culprit, for `tvlt convert SRC` and the `--model` of `tvlt predict`,
+`tvlt reconstruct` and `tvlt embed`: a code-running pickle (never run), a weight of the wrong shape or dtype, an absurd config. The
 config is compared with the weight files' headers before anything big is allocated (`tvlt.conversion.preflight`)."""
 
 import json
@@ -134,23 +134,44 @@ def broken_copy(checkpoints, tmp_path, kind: str, breakage: str) -> Path:
         ("predict", "classification"),
         ("predict", "pretraining"),
         ("reconstruct", "pretraining"),
+        ("embed", "pretraining"),
     ],
 )
 def test_a_broken_checkpoint_is_one_line_naming_the_culprit(checkpoints, tmp_path, capsys, command, kind, breakage):
     folder = broken_copy(checkpoints, tmp_path, kind, breakage)
+    err = _one_line_error(command, folder, checkpoints["clip"], tmp_path, capsys)
+    assert BREAKAGES[breakage][1] in err, err
+    assert str(folder) in err or command == "convert" and "SRC" in err
+    assert not (tmp_path / "code-was-run").exists()
+
+
+@pytest.mark.parametrize("command", ["predict", "reconstruct", "embed"])
+def test_a_model_folder_without_its_processor_says_how_to_add_it(checkpoints, tmp_path, capsys, command):
+    """`model.save_pretrained(folder)` alone: say so, instead of transformers' "Can't load image processor"."""
+    folder = tmp_path / "model-only"
+    shutil.copytree(checkpoints["pretraining"], folder)
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        (folder / name).unlink(missing_ok=True)
+    err = _one_line_error(command, folder, checkpoints["clip"], tmp_path, capsys)
+    assert f"--model {folder} has no processor settings (processor_config.json or preprocessor_config.json)" in err
+    assert "processor.save_pretrained(folder)" in err and "tvlt convert" in err
+
+
+def _one_line_error(command: str, folder: Path, clip: Path, tmp_path: Path, capsys) -> str:
+    """Run `command` on the checkpoint `folder`; its one-line error (exit 2), having checked that nothing was written."""
     arguments = {
         "convert": [str(folder), str(tmp_path / "converted")],
-        "predict": [str(checkpoints["clip"]), "--model", str(folder)],
-        "reconstruct": [str(checkpoints["clip"]), "--model", str(folder), "--out", str(tmp_path / "recon.png")],
+        "predict": [str(clip), "--model", str(folder)],
+        "reconstruct": [str(clip), "--model", str(folder), "--out", str(tmp_path / "recon.png")],
+        "embed": [str(clip), "--model", str(folder), "--out", str(tmp_path / "e.parquet"), "--num-workers", "0"],
     }[command]
     capsys.readouterr()
     assert main([command, *arguments]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"tvlt {command}: error: "), err
-    assert BREAKAGES[breakage][1] in err, err
-    assert str(folder) in err or command == "convert" and "SRC" in err
-    assert not (tmp_path / "code-was-run").exists()
-    assert not (tmp_path / "converted").exists() and not (tmp_path / "recon.png").exists()
+    for output in ("converted", "recon.png", "e.parquet"):
+        assert not (tmp_path / output).exists(), output
+    return err
 
 
 def test_a_sound_checkpoint_passes_the_check(checkpoints, tmp_path):

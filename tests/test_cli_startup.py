@@ -45,6 +45,7 @@ def folders(tmp_path_factory):
     checkpoint = root / "checkpoint"
     checkpoint.mkdir()
     (checkpoint / "config.json").write_text(json.dumps({"model_type": "tvlt"}))
+    (checkpoint / "processor_config.json").write_text("{}")
     (root / "typo.csv").write_text("video,strat\nclip.mp4,3\n")
     return {"root": root, "checkpoint": checkpoint}
 
