@@ -20,13 +20,8 @@ torch.Size([2, 768])
 >>> embedder(many_paths, batch_size=16, num_workers=4)  # decoding in DataLoader workers
 ```
 
-Without the `tvlt` package, from a TVLT repo folder or Hub id:
-
-```python
->>> from transformers.dynamic_module_utils import get_class_from_dynamic_module
-
->>> TvltAudioVisualEmbedder = get_class_from_dynamic_module("embedding_tvlt.TvltAudioVisualEmbedder", "path/to/repo")
-```
+Without the `tvlt` package (a TVLT repo folder or Hub id, its own code): `TvltAudioVisualEmbedder =
+transformers.dynamic_module_utils.get_class_from_dynamic_module("embedding_tvlt.TvltAudioVisualEmbedder", repo)`.
 """
 
 from __future__ import annotations
@@ -187,11 +182,10 @@ class TvltAudioVisualEmbedder:
             kwargs:
                 Passed to both `from_pretrained` calls (`revision`, `cache_dir`, `local_files_only`, `dtype`, ...).
         """
-        processor_kwargs = {key: value for key, value in kwargs.items() if key not in ("dtype", "torch_dtype")}
         model = load_encoder(pretrained_model_name_or_path, **kwargs)
         if device is not None:
             model = model.to(device)
-        processor = TvltProcessor.from_pretrained(pretrained_model_name_or_path, **processor_kwargs)
+        processor = TvltProcessor.from_pretrained(pretrained_model_name_or_path, **kwargs)  # it ignores `dtype`
         return cls(model, processor, modality=modality, pooling=pooling, batch_size=batch_size)
 
     def __call__(

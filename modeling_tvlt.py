@@ -1133,13 +1133,8 @@ class TvltModel(TvltPreTrainedModel):
     def get_video_features(
         self, pixel_values: torch.FloatTensor, pixel_mask: torch.FloatTensor | None = None, pooling: str = "cls"
     ) -> torch.FloatTensor:
-        r"""
-        The video-only embedding: the encoder run on the frames alone (no audio tokens), pooled as in
-        [`~TvltModel.get_audio_visual_features`] (`pooling="cls"` or `"mean"` over the real video tokens).
-
-        Returns:
-            `torch.FloatTensor` of shape `(B, hidden_size)`.
-        """
+        r"""The video-only embedding `(B, hidden_size)`: the encoder run on the frames alone (no audio tokens), pooled
+        as in [`~TvltModel.get_audio_visual_features`] (`"mean"`: over the real video tokens)."""
         if pixel_values is None:
             raise ValueError("get_video_features needs `pixel_values`.")
         return self._pooled_features(pixel_values, None, pixel_mask, None, pooling)
@@ -1147,13 +1142,8 @@ class TvltModel(TvltPreTrainedModel):
     def get_audio_features(
         self, audio_values: torch.FloatTensor, audio_mask: torch.FloatTensor | None = None, pooling: str = "cls"
     ) -> torch.FloatTensor:
-        r"""
-        The audio-only embedding: the encoder run on the spectrogram alone (no video tokens), pooled as in
-        [`~TvltModel.get_audio_visual_features`] (`pooling="cls"` or `"mean"` over the real audio tokens).
-
-        Returns:
-            `torch.FloatTensor` of shape `(B, hidden_size)`.
-        """
+        r"""The audio-only embedding `(B, hidden_size)`: the encoder run on the spectrogram alone (no video tokens),
+        pooled as in [`~TvltModel.get_audio_visual_features`] (`"mean"`: over the real audio tokens)."""
         if audio_values is None:
             raise ValueError("get_audio_features needs `audio_values`.")
         return self._pooled_features(None, audio_values, None, audio_mask, pooling)

@@ -86,11 +86,10 @@ class TvltAudioVisualMatcher:
             kwargs:
                 Passed to both `from_pretrained` calls (`revision`, `cache_dir`, `local_files_only`, `dtype`, ...).
         """
-        processor_kwargs = {key: value for key, value in kwargs.items() if key not in ("dtype", "torch_dtype")}
         model = TvltForPreTraining.from_pretrained(pretrained_model_name_or_path, **kwargs).eval()
         if device is not None:
             model = model.to(device)
-        processor = TvltProcessor.from_pretrained(pretrained_model_name_or_path, **processor_kwargs)
+        processor = TvltProcessor.from_pretrained(pretrained_model_name_or_path, **kwargs)  # it ignores `dtype`
         return cls(model, processor, batch_size=batch_size)
 
     # -- scores -------------------------------------------------------------------------------------------------------
