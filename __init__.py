@@ -55,8 +55,15 @@ def _register_with_auto_classes() -> None:
     global _registered
     if _registered:
         return
-    from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining
-    from transformers import AutoFeatureExtractor, AutoModelForVideoClassification, AutoProcessor
+    from transformers import (
+        AutoConfig,
+        AutoFeatureExtractor,
+        AutoModel,
+        AutoModelForAudioClassification,
+        AutoModelForPreTraining,
+        AutoModelForVideoClassification,
+        AutoProcessor,
+    )
 
     # transformers 5.4-5.17 export, under this name, a placeholder that needs torchvision; the class itself does not
     from transformers.models.auto.image_processing_auto import AutoImageProcessor

@@ -314,14 +314,14 @@ class TvltClipPreparer:
             chunk_us = round(chunk * _MICROSECONDS)
             if chunk_us > model_us + 1:
                 raise ValueError(
-                    f"`chunk_length_s` ({chunk}) is longer than the {format_seconds(self.max_audio_seconds)} s of audio this model "
-                    f"takes; use at most that, or {CHUNK_LENGTH_AUTO!r}."
+                    f"`chunk_length_s` ({chunk}) is longer than the {format_seconds(self.max_audio_seconds)} s of "
+                    f"audio this model takes; use at most that, or {CHUNK_LENGTH_AUTO!r}."
                 )
             chunk_us = min(chunk_us, model_us)
             if chunk < self.audio_patch_seconds:
                 raise ValueError(
-                    f"`chunk_length_s` ({chunk}) is shorter than the {self.audio_patch_seconds:.3f} s of audio that make "
-                    "one audio patch, the least a window holds."
+                    f"`chunk_length_s` ({chunk}) is shorter than the {self.audio_patch_seconds:.3f} s of audio "
+                    "that make one audio patch, the least a window holds."
                 )
         _check_step(chunk_us / _MICROSECONDS, stride)
         step_us = chunk_us - round(stride[0] * _MICROSECONDS) - round(stride[1] * _MICROSECONDS)
@@ -330,7 +330,8 @@ class TvltClipPreparer:
         end = duration if clip.end is None else min(float(clip.end), duration)
         if end <= begin:
             raise ValueError(
-                f"`start` ({begin}) is at or after the end of the clip ({format_seconds(duration)} s): no window to read."
+                f"`start` ({begin}) is at or after the end of the clip ({format_seconds(duration)} s): no window to "
+                "read."
             )
         return _plan_windows(round(begin * _MICROSECONDS), math.floor(end * _MICROSECONDS), chunk_us, max(step_us, 1))
 
@@ -540,8 +541,9 @@ def _is_number(value) -> bool:
 def _check_step(chunk_length_s: float, stride: tuple[float, float]) -> None:
     if stride[0] + stride[1] >= chunk_length_s:
         raise ValueError(
-            f"`stride_length_s` ({format_seconds(stride[0])} s left + {format_seconds(stride[1])} s right) must be shorter than "
-            f"`chunk_length_s` ({format_seconds(chunk_length_s)} s): windows start every chunk - left - right seconds."
+            f"`stride_length_s` ({format_seconds(stride[0])} s left + {format_seconds(stride[1])} s right) must be "
+            f"shorter than `chunk_length_s` ({format_seconds(chunk_length_s)} s): windows start every chunk - left - "
+            "right seconds."
         )
 
 

@@ -30,7 +30,6 @@ import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Union
 
 import numpy as np
 
@@ -39,7 +38,7 @@ import numpy as np
 # windows with this file before it imports transformers and torch.
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 # Notices already given in this process, by kind: a dataset of clips, or the windows of one long video, would repeat
 # each for every read.
@@ -353,7 +352,7 @@ def _decode_window(av, path, container, stream, timing, probe, num_frames, allow
             f"{path}: the container declares {declared_num_frames} video frames "
             f"({declared_num_frames / float(timing.fps):.1f} s) but its data ends after about {total_num_frames} "
             f"({total_num_frames / float(timing.fps):.1f} s); the file is probably truncated. Frames were sampled "
-            "from the decodable part only."
+            "from the decodable part only.",
         )
     return np.stack([decoded[int(index)] for index in indices]), indices, total_num_frames
 

@@ -1176,7 +1176,6 @@ class TvltModel(TvltPreTrainedModel):
         return (summed / weights.sum(dim=1, keepdim=True).clamp_min(1.0)).to(hidden.dtype)
 
 
-
 class TvltForPreTraining(TvltPreTrainedModel):
     """TVLT with its pre-training heads: vision-audio matching and the masked autoencoder (MAE) decoder."""
 

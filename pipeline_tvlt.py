@@ -304,7 +304,9 @@ def scores_from_logits(logits, problem_type: str, function_to_apply: str | None 
     """Label scores (float32) of `logits` `(..., num_labels)`: softmax probabilities for single-label heads, sigmoid
     probabilities for multi-label heads, the raw values for regression, unless `function_to_apply` says otherwise."""
     if function_to_apply is None:
-        function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(problem_type, "softmax")
+        function_to_apply = {"regression": "none", "multi_label_classification": "sigmoid"}.get(
+            problem_type, "softmax"
+        )
     logits = logits.float()
     if function_to_apply == "softmax":
         return logits.softmax(-1)

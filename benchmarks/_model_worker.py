@@ -53,7 +53,6 @@ def main() -> None:
         name = f"transformers {transformers.__version__} (eager)"
     else:
         import tvlt  # noqa: F401
-
         from tvlt import TvltModel
 
         kwargs = {"attn_implementation": args.attn} if args.attn else {}
@@ -62,8 +61,12 @@ def main() -> None:
     model.eval()
     config = model.config
     g = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(args.batch_size, config.num_frames, 3, config.image_size, config.image_size, generator=g)
-    audio_values = torch.rand(args.batch_size, 1, config.spectrogram_length, config.frequency_length, generator=g) * 2 - 1
+    pixel_values = torch.randn(
+        args.batch_size, config.num_frames, 3, config.image_size, config.image_size, generator=g
+    )
+    audio_values = (
+        torch.rand(args.batch_size, 1, config.spectrogram_length, config.frequency_length, generator=g) * 2 - 1
+    )
 
     # safetensors weights are memory-mapped: page them in now, or the forward's peak would include the weights
     with torch.no_grad():

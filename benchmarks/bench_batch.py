@@ -1,4 +1,4 @@
-"""Throughput of a batch job (`tvlt predict` over a manifest) against the naive loop and against the forward-only limit.
+"""Throughput of a batch job (`tvlt predict` over a manifest) against the naive loop and the forward-only limit.
 
     python benchmarks/bench_batch.py                      # 64 clips, TVLT-base size (random weights), CPU
     python benchmarks/bench_batch.py --device cuda --batch-size 32 --clips 256
@@ -337,7 +337,8 @@ def main() -> None:
     print(
         f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs; load average (1 min) {load_before[0]:.2f} before, "
         f"{load_after[0]:.2f} after; torch {torch.__version__}, transformers {transformers.__version__}, "
-        f"tvlt {tvlt.__version__}; device {args.device}, {args.dtype}, threads {args.threads or torch.get_num_threads()}."
+        f"tvlt {tvlt.__version__}; device {args.device}, {args.dtype}, "
+        f"threads {args.threads or torch.get_num_threads()}."
     )
     layers = args.layers or 12
     print(
@@ -361,7 +362,8 @@ def main() -> None:
         print(
             f"\nPeak memory (MiB) of the batch job over more clips, TVLT-base width with {args.memory_layers} "
             "layer(s): the job's process and its largest DataLoader worker by the kernel's high-water mark (exact), "
-            "and the largest PSS sum of the process tree at one sample (every 0.1 s; depends on catching the moment).\n"
+            "and the largest PSS sum of the process tree at one sample (every 0.1 s; depends on catching the "
+            "moment).\n"
         )
         print("| clips | clips/s | process peak RSS | vs first | worker peak RSS | vs first | process + workers PSS |")
         print("|---:|---:|---:|---:|---:|---:|---:|")

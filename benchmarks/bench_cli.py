@@ -92,7 +92,8 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"{cpu_name()}, {os.cpu_count()} CPUs, load average {load:.1f} at the end; "
-        f"Python {platform.python_version()}; {args.runs} runs per case, fresh processes, import profiling on (adds a few ms)\n"
+        f"Python {platform.python_version()}; {args.runs} runs per case, fresh processes, import profiling on "
+        "(adds a few ms)\n"
     )
     print("| case | median (s) | fastest (s) | imports torch/transformers |")
     print("|---|---:|---:|---|")

@@ -53,13 +53,18 @@ def video_path(workdir: Path, minutes: float) -> Path:
 
 
 def worker(path: str, mode: str, model_size: str, device: str, batch_size: int) -> None:
-    from _model_worker import peak_rss_bytes, reset_peak_rss, rss_bytes
-
     import torch
+    from _model_worker import peak_rss_bytes, reset_peak_rss, rss_bytes
     from transformers.utils import logging
 
-    from tvlt import TvltAudioVisualClassificationPipeline, TvltConfig, TvltFeatureExtractor
-    from tvlt import TvltForAudioVisualClassification, TvltImageProcessor, TvltProcessor
+    from tvlt import (
+        TvltAudioVisualClassificationPipeline,
+        TvltConfig,
+        TvltFeatureExtractor,
+        TvltForAudioVisualClassification,
+        TvltImageProcessor,
+        TvltProcessor,
+    )
 
     logging.set_verbosity_error()
     # TVLT-base preprocessing: 224x224, 8 frames, 2048 spectrogram frames (~24 s)
@@ -143,7 +148,9 @@ def main() -> None:
         f"{transformers.__version__}. Model: {args.model_size} (random weights), TVLT-base processor; batch size "
         f"{args.batch_size}.\n"
     )
-    print("| video | reading | windows | wall time (s) | s / window | RSS after loading (MiB) | peak RSS reading (MiB) |")
+    print(
+        "| video | reading | windows | wall time (s) | s / window | RSS after loading (MiB) | peak RSS reading (MiB) |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|")
     names = {"windows": 'chunk_length_s="auto"', "naive": "decode everything first"}
     for row in rows:

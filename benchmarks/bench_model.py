@@ -67,8 +67,11 @@ def forward_flops(model, inputs) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reference-python", default=os.environ.get("TVLT_REFERENCE_PYTHON"),
-                        help="python with transformers==4.40.2 (default: $TVLT_REFERENCE_PYTHON)")
+    parser.add_argument(
+        "--reference-python",
+        default=os.environ.get("TVLT_REFERENCE_PYTHON"),
+        help="python with transformers==4.40.2 (default: $TVLT_REFERENCE_PYTHON)",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed forwards per implementation (after one warm-up)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's default)")
     parser.add_argument("--attn", nargs="+", default=["sdpa", "eager"], help="our attention implementations to time")
@@ -95,31 +98,55 @@ def main() -> None:
         flops = forward_flops(model, inputs)
         del model
 
-        rows = [("reference", run_worker(args.reference_python, tmp / "weights", tmp / "ref.pt", args.repeats, args.threads, None))]
+        rows = [
+            (
+                "reference",
+                run_worker(args.reference_python, tmp / "weights", tmp / "ref.pt", args.repeats, args.threads, None),
+            )
+        ]
         for attn in args.attn:
-            rows.append((attn, run_worker(sys.executable, tmp / "weights", tmp / f"{attn}.pt", args.repeats, args.threads, attn)))
+            rows.append(
+                (
+                    attn,
+                    run_worker(sys.executable, tmp / "weights", tmp / f"{attn}.pt", args.repeats, args.threads, attn),
+                )
+            )
         reference_output = torch.load(tmp / "ref.pt")
         errors = {
-            attn: ((torch.load(tmp / f"{attn}.pt") - reference_output).abs().max() / reference_output.abs().max()).item()
+            attn: (
+                (torch.load(tmp / f"{attn}.pt") - reference_output).abs().max() / reference_output.abs().max()
+            ).item()
             for attn, _ in rows[1:]
         }
     rate = gemm_rate(args.threads)
     floor = flops / rate
 
     reference = rows[0][1]
-    print(f"Machine: {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, threads {reference['threads']}; "
-          f"ours on transformers {transformers.__version__}, tvlt {tvlt.__version__}")
-    print(f"TvltModel forward, TVLT-base, batch 1, 8x3x224x224 video + 1x2048x128 spectrogram, fp32, CPU; "
-          f"median of {args.repeats} after 1 warm-up.")
-    print(f"Matmul floor: {flops / 1e9:.0f} GFLOP / {rate / 1e9:.0f} GFLOP/s (best measured fp32 GEMM) = {floor:.2f} s\n")
-    print("| implementation | median (s) | min (s) | speed-up vs 4.40.2 | / matmul floor | peak forward memory (MiB) | memory vs 4.40.2 | max rel. error vs 4.40.2 |")
+    print(
+        f"Machine: {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, threads {reference['threads']}; "
+        f"ours on transformers {transformers.__version__}, tvlt {tvlt.__version__}"
+    )
+    print(
+        f"TvltModel forward, TVLT-base, batch 1, 8x3x224x224 video + 1x2048x128 spectrogram, fp32, CPU; "
+        f"median of {args.repeats} after 1 warm-up."
+    )
+    print(
+        f"Matmul floor: {flops / 1e9:.0f} GFLOP / {rate / 1e9:.0f} GFLOP/s (best measured fp32 GEMM) = {floor:.2f} s\n"
+    )
+    print(
+        "| implementation | median (s) | min (s) | speed-up vs 4.40.2 | / matmul floor | peak forward memory (MiB) "
+        "| memory vs 4.40.2 | max rel. error vs 4.40.2 |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for attn, row in rows:
         speedup = reference["median_s"] / row["median_s"]
         memory = row["peak_forward_bytes"] / reference["peak_forward_bytes"]
         error = "-" if attn == "reference" else f"{errors[attn]:.1e}"
-        print(f"| {row['name']} | {row['median_s']:.2f} | {row['min_s']:.2f} | {speedup:.2f}x | {row['median_s'] / floor:.2f}x "
-              f"| {row['peak_forward_bytes'] / 2**20:.0f} | {memory:.2f}x | {error} |")
+        print(
+            f"| {row['name']} | {row['median_s']:.2f} | {row['min_s']:.2f} | {speedup:.2f}x "
+            f"| {row['median_s'] / floor:.2f}x "
+            f"| {row['peak_forward_bytes'] / 2**20:.0f} | {memory:.2f}x | {error} |"
+        )
 
 
 if __name__ == "__main__":

@@ -115,9 +115,14 @@ def main() -> None:
     for case, waveforms in cases.items():
         results = {
             "ours": measure(
-                lambda: extractor(waveforms, sampling_rate=44100, return_tensors="np")["audio_values"], args.repeats
+                lambda waveforms=waveforms: extractor(waveforms, sampling_rate=44100, return_tensors="np")[
+                    "audio_values"
+                ],
+                args.repeats,
             ),
-            "spectrogram_batch": measure(lambda: with_spectrogram_batch(extractor, waveforms), args.repeats),
+            "spectrogram_batch": measure(
+                lambda waveforms=waveforms: with_spectrogram_batch(extractor, waveforms), args.repeats
+            ),
         }
         between = np.abs(results["ours"][-1] - results["spectrogram_batch"][-1]).max()
         for name, (wall, cpu, peak, output) in results.items():

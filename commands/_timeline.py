@@ -37,8 +37,8 @@ def add_timeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         metavar="PICTURE|RESULTS.parquet",
-        help="a picture (.png, .jpg, .webp, .pdf, ...): draw the scores over time into it, reading the clip in windows "
-        "(--chunk-length auto unless given), replacing PICTURE if it exists; RESULTS.parquet or RESULTS.jsonl: a "
+        help="a picture (.png, .jpg, .webp, .pdf, ...): draw the scores over time into it, reading the clip in "
+        "windows (--chunk-length auto unless given), replacing PICTURE if it exists; RESULTS.parquet or .jsonl: a "
         f"batch job, {OUT_HELP}",
     )
 

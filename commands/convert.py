@@ -116,7 +116,9 @@ def validate(args: argparse.Namespace) -> None:
             flag for flag, value in (("--private", args.private), ("--commit-message", args.commit_message)) if value
         ]
         if given:
-            raise CommandError(f"{' and '.join(given)} {'needs' if len(given) == 1 else 'need'} --push-to-hub REPO_ID.")
+            raise CommandError(
+                f"{' and '.join(given)} {'needs' if len(given) == 1 else 'need'} --push-to-hub REPO_ID."
+            )
     # SRC/DST checks come first, before the heavy imports of the conversion (torch, transformers)
     check_paths(args.src, args.dst, args.force)
 

@@ -10,8 +10,16 @@ import os
 from . import CommandError
 from ._argtypes import positive_int
 from ._batch import OUTPUT_FORMATS, add_batch_arguments, looks_like_batch_input, plan_batch_job
-from ._checkpoints import CLASSIFICATION, add_clip_arguments, add_model_arguments, check_clip_and_model_paths
-from ._checkpoints import check_model_argument, clip_and_model_errors, load_clip_and_checkpoint, quiet_transformers
+from ._checkpoints import (
+    CLASSIFICATION,
+    add_clip_arguments,
+    add_model_arguments,
+    check_clip_and_model_paths,
+    check_model_argument,
+    clip_and_model_errors,
+    load_clip_and_checkpoint,
+    quiet_transformers,
+)
 from ._timeline import (
     add_timeline_arguments,
     check_timeline_arguments,

@@ -7,8 +7,15 @@ import sys
 
 from . import CommandError
 from ._argtypes import ratio, seed
-from ._checkpoints import CLASSIFICATION, add_clip_arguments, add_model_arguments, check_clip_and_model_paths
-from ._checkpoints import clip_and_model_errors, load_clip_and_checkpoint, quiet_transformers
+from ._checkpoints import (
+    CLASSIFICATION,
+    add_clip_arguments,
+    add_model_arguments,
+    check_clip_and_model_paths,
+    clip_and_model_errors,
+    load_clip_and_checkpoint,
+    quiet_transformers,
+)
 
 
 HELP = (

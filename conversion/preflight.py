@@ -279,6 +279,7 @@ def _controlling_fields(model, config, place: str, theirs: tuple, needed: tuple)
     fields = []
     for field in _fields_in(config, differing, names_only=True):
         value = getattr(config, field)
+
         def other(v):
             return v // 2 if v % 2 == 0 else 2 * v
 

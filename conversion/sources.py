@@ -9,8 +9,8 @@ import torch
 import yaml
 from huggingface_hub import metadata_load
 
-from ..configuration_tvlt import TvltConfig
 from .. import modeling_tvlt
+from ..configuration_tvlt import TvltConfig
 from ..modeling_tvlt import TvltPreTrainedModel
 from ..remote_code_tvlt import ARCHITECTURES as _ARCHITECTURE_NAMES
 from .errors import ConversionError

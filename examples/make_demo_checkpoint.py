@@ -17,8 +17,14 @@ from pathlib import Path
 import torch
 from transformers.utils import logging
 
-from tvlt import TvltConfig, TvltFeatureExtractor, TvltForAudioVisualClassification, TvltForPreTraining
-from tvlt import TvltImageProcessor, TvltProcessor
+from tvlt import (
+    TvltConfig,
+    TvltFeatureExtractor,
+    TvltForAudioVisualClassification,
+    TvltForPreTraining,
+    TvltImageProcessor,
+    TvltProcessor,
+)
 
 
 # The labels of the original TVLT-MOSEI-EA head (multi-label emotions): the classifier shows that output format.

@@ -105,7 +105,10 @@ def fetch_and_save(case: dict) -> dict:
         loaded = transformers.pipeline(case["task"], model=repo, trust_remote_code=True, device="cpu")
         loaded.save_pretrained(folder)
     elif loader in ("matcher", "embedder"):
-        name = {"matcher": "retrieval_tvlt.TvltAudioVisualMatcher", "embedder": "embedding_tvlt.TvltAudioVisualEmbedder"}
+        name = {
+            "matcher": "retrieval_tvlt.TvltAudioVisualMatcher",
+            "embedder": "embedding_tvlt.TvltAudioVisualEmbedder",
+        }
         loaded = get_class_from_dynamic_module(name[loader], repo).from_pretrained(repo)
         loaded.model.save_pretrained(folder)
         loaded.processor.save_pretrained(folder)

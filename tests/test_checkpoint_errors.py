@@ -1,6 +1,7 @@
 """A broken checkpoint is one line naming the culprit, for `tvlt convert SRC` and the `--model` of `tvlt predict`,
-`tvlt reconstruct` and `tvlt embed`: a code-running pickle (never run), a weight of the wrong shape or dtype, an absurd config. The
-config is compared with the weight files' headers before anything big is allocated (`tvlt.conversion.preflight`)."""
+`tvlt reconstruct` and `tvlt embed`: a code-running pickle (never run), a weight of the wrong shape or dtype, an
+absurd config. The config is compared with the weight files' headers before anything big is allocated
+(`tvlt.conversion.preflight`)."""
 
 import json
 import shutil
@@ -158,7 +159,7 @@ def test_a_model_folder_without_its_processor_says_how_to_add_it(checkpoints, tm
 
 
 def _one_line_error(command: str, folder: Path, clip: Path, tmp_path: Path, capsys) -> str:
-    """Run `command` on the checkpoint `folder`; its one-line error (exit 2), having checked that nothing was written."""
+    """Run `command` on the checkpoint `folder`; its one-line error (exit 2), once checked that nothing was written."""
     arguments = {
         "convert": [str(folder), str(tmp_path / "converted")],
         "predict": [str(clip), "--model", str(folder)],
@@ -175,7 +176,7 @@ def _one_line_error(command: str, folder: Path, clip: Path, tmp_path: Path, caps
 
 
 def test_a_sound_checkpoint_passes_the_check(checkpoints, tmp_path):
-    from tvlt import TvltForPreTraining, TvltConfig
+    from tvlt import TvltConfig, TvltForPreTraining
 
     folder = checkpoints["pretraining"]
     config = TvltConfig.from_pretrained(folder)

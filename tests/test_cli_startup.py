@@ -72,8 +72,10 @@ ERROR_CASES = [
     (["embed", "{clip}", "--model", "{checkpoint}", "--out", "{root}/e.txt"], "expected a path ending in .parquet"),
     (["embed", "{clip}", "--model", "./no/such/folder", "--out", "{root}/e.jsonl"], "no such checkpoint folder"),
     (["predict", "{root}/typo.csv", "--model", "{checkpoint}"], "names a batch job, or --out RESULTS.parquet"),
-    (["predict", "{clip}", "{clip}", "--model", "{checkpoint}", "--out", "{root}/p.jsonl", "--chunk-length", "5"],
-     "--chunk-length reads one long clip in windows"),
+    (
+        ["predict", "{clip}", "{clip}", "--model", "{checkpoint}", "--out", "{root}/p.jsonl", "--chunk-length", "5"],
+        "--chunk-length reads one long clip in windows",
+    ),
 ]
 
 

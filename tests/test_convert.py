@@ -17,8 +17,13 @@ import torch
 import yaml
 from conftest import FIXTURES, ORIGINAL_FIXTURES, REPO_ROOT, requires_path
 from safetensors.torch import load_file, save_file
-from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining
-from transformers import AutoModelForVideoClassification
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForAudioClassification,
+    AutoModelForPreTraining,
+    AutoModelForVideoClassification,
+)
 
 from tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel
 from tvlt.cli import main
@@ -422,7 +427,10 @@ def test_legacy_folder_converts_to_the_same_weights(tmp_path, architecture, case
     converted = load_file(dst / "model.safetensors")
     assert converted.keys() == source_weights.keys()
     assert all(torch.equal(converted[key], source_weights[key]) for key in converted)
-    config, source_config = json.loads((dst / "config.json").read_text()), json.loads((src / "config.json").read_text())
+    config, source_config = (
+        json.loads((dst / "config.json").read_text()),
+        json.loads((src / "config.json").read_text()),
+    )
     assert config["auto_map"] == CONFIG_AUTO_MAP
     assert config["architectures"] == source_config["architectures"]
     for key in ("hidden_size", "num_attention_heads", "num_frames", "image_patch_size", "id2label", "loss_type"):
@@ -440,7 +448,9 @@ def test_legacy_folder_converts_with_its_flat_preprocessor_config(tmp_path):
     assert list(processor.feature_extractor.patch_size) == [8, 8]
     assert processor.feature_extractor.spectrogram_length == 64
     assert (
-        processor.image_processor.preprocessing_mode == processor.feature_extractor.preprocessing_mode == "transformers"
+        processor.image_processor.preprocessing_mode
+        == processor.feature_extractor.preprocessing_mode
+        == "transformers"
     )
 
 
@@ -613,7 +623,7 @@ def legacy_checkpoint():
 
 
 @pytest.mark.parametrize(
-    "license", ["other: see LICENSE", "yes", "null", "3.0", "cc-by-nc-4.0 # non-commercial", "it's \"quoted\"", "ünï"]
+    "license", ["other: see LICENSE", "yes", "null", "3.0", "cc-by-nc-4.0 # non-commercial", 'it\'s "quoted"', "ünï"]
 )
 def test_model_card_carries_any_license_string_through_yaml(tmp_path, legacy_checkpoint, license):
     from tvlt.conversion.model_card import render_model_card

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-
 from _preprocessing_utils import (
     AUDIO_CASES,
     EMPTY_AUDIO_LENGTHS,
@@ -19,6 +18,7 @@ from _preprocessing_utils import (
     stereo_tone,
     write_video,
 )
+
 from tvlt import feature_extraction_tvlt
 from tvlt.feature_extraction_tvlt import TvltFeatureExtractor, sinc_resample
 from tvlt.media_tvlt import MediaDecodingError, load_audio, resample_audio

@@ -10,7 +10,6 @@ import PIL.Image
 import pytest
 import torch
 import torch.nn.functional as F
-
 from _preprocessing_utils import (
     FIXTURES_DIR,
     IMAGE_CASES,
@@ -22,6 +21,7 @@ from _preprocessing_utils import (
     mosei_frames,
     write_video,
 )
+
 from tvlt.image_processing_tvlt import PREPROCESSING_MODES, TvltImageProcessor
 
 

@@ -1,4 +1,5 @@
-"""`inputs_tvlt`: the padding collator and the per-clip time window (pipeline, matcher, CLI and training share them)."""
+"""`inputs_tvlt`: the padding collator and the per-clip time window (the pipeline, matcher, CLI and training share
+them)."""
 
 import logging
 import re
@@ -11,8 +12,14 @@ from conftest import tiny_config
 from tvlt import feature_extraction_tvlt
 from tvlt.inputs_tvlt import (
     ORIGINAL_MAX_FRAMES as _ORIGINAL_MAX_AUDIO_FRAMES,
+)
+from tvlt.inputs_tvlt import (
     ORIGINAL_PADDING_VALUE as _ORIGINAL_AUDIO_PADDING_VALUE,
+)
+from tvlt.inputs_tvlt import (
     ORIGINAL_TIME_PADDING as _ORIGINAL_TIME_PADDING,
+)
+from tvlt.inputs_tvlt import (
     AudioVisualClip,
     TvltClipPreparer,
     TvltDataCollator,

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import soundfile
 from _av_toys import write_long_clip
-
 from _preprocessing_utils import (
     HOWTO100M_VIDEO,
     MOSEI_AUDIO,
@@ -21,6 +20,7 @@ from _preprocessing_utils import (
     stereo_tone,
     write_video,
 )
+
 from tvlt.media_tvlt import (
     DecodedVideo,
     MediaDecodingError,

@@ -10,8 +10,7 @@ from conftest import FIXTURES, assert_close_rel, max_relative_error, tiny_config
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForPreTraining
 
-from tvlt import TvltConfig, TvltForAudioVisualClassification, TvltForPreTraining, TvltModel
-from tvlt import modeling_tvlt
+from tvlt import TvltConfig, TvltForAudioVisualClassification, TvltForPreTraining, TvltModel, modeling_tvlt
 from tvlt.modeling_tvlt import TvltLayer, TvltSelfAttention, eager_attention_forward, random_masking
 
 
@@ -55,7 +54,9 @@ def test_masked_pass_shapes_and_masks():
     model = TvltModel(config).eval()
     pixel_mask, audio_mask = padded_masks(config)
     with torch.no_grad():
-        out = model(**tiny_inputs(config), pixel_mask=pixel_mask, audio_mask=audio_mask, mask_pixel=True, mask_audio=True)
+        out = model(
+            **tiny_inputs(config), pixel_mask=pixel_mask, audio_mask=audio_mask, mask_pixel=True, mask_audio=True
+        )
     num_video, num_audio = pixel_mask.shape[1], audio_mask.shape[1]
     kept_video, kept_audio = int(num_video * 0.25), int(num_audio * 0.85)
     assert out.last_hidden_state.shape == (2, 1 + kept_video + kept_audio, 32)
@@ -165,8 +166,14 @@ def test_original_pooler_classifier_head():
     model = TvltForAudioVisualClassification(config).eval()
     names = {n for n in model.state_dict() if n.startswith("classifier.")}
     assert names == {
-        "classifier.0.dense.weight", "classifier.0.dense.bias", "classifier.1.weight", "classifier.1.bias",
-        "classifier.2.weight", "classifier.2.bias", "classifier.4.weight", "classifier.4.bias",
+        "classifier.0.dense.weight",
+        "classifier.0.dense.bias",
+        "classifier.1.weight",
+        "classifier.1.bias",
+        "classifier.2.weight",
+        "classifier.2.bias",
+        "classifier.4.weight",
+        "classifier.4.bias",
     }
     assert model.classifier[2].eps == 1e-5
     inputs = tiny_inputs(config)
@@ -212,7 +219,9 @@ def test_explicit_noise_gives_deterministic_masks():
     assert torch.equal(first.pixel_label_masks, second.pixel_label_masks)
     assert torch.equal(first.audio_logits, second.audio_logits)
     hidden_first = noise["pixel_noise"].argsort(1)[:, int(num_video * 0.25) :]
-    assert torch.equal(first.pixel_label_masks.gather(1, hidden_first), torch.ones_like(hidden_first, dtype=torch.float))
+    assert torch.equal(
+        first.pixel_label_masks.gather(1, hidden_first), torch.ones_like(hidden_first, dtype=torch.float)
+    )
     with pytest.raises(ValueError, match="`pixel_noise` must have shape"):
         model(**inputs, reconstruct=True, pixel_noise=torch.rand(2, 5))
     with pytest.raises(ValueError, match="`audio_noise` must have shape"):
@@ -236,7 +245,9 @@ def test_frame_level_noise_may_be_given_per_time_step():
     noise = torch.rand(2, config.max_audio_time_patches)
     with torch.no_grad():
         per_step = model(**tiny_inputs(config), mask_audio=True, audio_noise=noise)
-        per_patch = model(**tiny_inputs(config), mask_audio=True, audio_noise=noise.repeat_interleave(config.num_freq_patches, 1))
+        per_patch = model(
+            **tiny_inputs(config), mask_audio=True, audio_noise=noise.repeat_interleave(config.num_freq_patches, 1)
+        )
     assert torch.equal(per_step.audio_label_masks, per_patch.audio_label_masks)
 
 
@@ -362,16 +373,37 @@ def test_flex_attention_matches_eager():
 @pytest.mark.parametrize(
     "change, match",
     [
-        (lambda i, c: {"pixel_values": i["pixel_values"][:, :, :2]}, r"`pixel_values` must have shape \(batch_size, num_frames <= 4, 3, 32, 32\)"),
-        (lambda i, c: {"pixel_values": torch.randn(2, 5, 3, 32, 32)}, r"`pixel_values` has 5 frames but the model takes at most `num_frames`=4"),
+        (
+            lambda i, c: {"pixel_values": i["pixel_values"][:, :, :2]},
+            r"`pixel_values` must have shape \(batch_size, num_frames <= 4, 3, 32, 32\)",
+        ),
+        (
+            lambda i, c: {"pixel_values": torch.randn(2, 5, 3, 32, 32)},
+            r"`pixel_values` has 5 frames but the model takes at most `num_frames`=4",
+        ),
         (lambda i, c: {"pixel_values": torch.randn(2, 2, 3, 40, 40)}, r"`pixel_values` must have shape"),
         (lambda i, c: {"pixel_values": torch.randn(2, 3, 32, 32)}, r"`pixel_values` must have shape"),
-        (lambda i, c: {"audio_values": torch.randn(2, 1, 72, 32)}, r"`audio_values` has 72 time steps but the model takes 8 to `spectrogram_length`=64"),
+        (
+            lambda i, c: {"audio_values": torch.randn(2, 1, 72, 32)},
+            r"`audio_values` has 72 time steps but the model takes 8 to `spectrogram_length`=64",
+        ),
         (lambda i, c: {"audio_values": torch.randn(2, 1, 60, 32)}, r"not a multiple of the audio patch height 8"),
-        (lambda i, c: {"audio_values": torch.randn(2, 1, 64, 40)}, r"`audio_values` has 40 frequency bins but `frequency_length` is 32"),
-        (lambda i, c: {"audio_values": torch.randn(2, 2, 64, 32)}, r"`audio_values` must have shape \(batch_size, 1, time <= 64"),
-        (lambda i, c: {"pixel_mask": torch.ones(2, 10)}, r"`pixel_mask` must have shape \(batch_size, num_frames \* patches_per_frame\) = \(2, 64\)"),
-        (lambda i, c: {"audio_mask": torch.ones(2, 31)}, r"`audio_mask` must have shape \(batch_size, time_patches \* frequency_patches\) = \(2, 32\)"),
+        (
+            lambda i, c: {"audio_values": torch.randn(2, 1, 64, 40)},
+            r"`audio_values` has 40 frequency bins but `frequency_length` is 32",
+        ),
+        (
+            lambda i, c: {"audio_values": torch.randn(2, 2, 64, 32)},
+            r"`audio_values` must have shape \(batch_size, 1, time <= 64",
+        ),
+        (
+            lambda i, c: {"pixel_mask": torch.ones(2, 10)},
+            r"`pixel_mask` must have shape \(batch_size, num_frames \* patches_per_frame\) = \(2, 64\)",
+        ),
+        (
+            lambda i, c: {"audio_mask": torch.ones(2, 31)},
+            r"`audio_mask` must have shape \(batch_size, time_patches \* frequency_patches\) = \(2, 32\)",
+        ),
         (lambda i, c: {"audio_values": i["audio_values"][:1]}, r"same batch size"),
     ],
 )
@@ -446,7 +478,12 @@ def test_fresh_model_defines_every_parameter():
     for name, param in model.named_parameters():
         assert torch.isfinite(param).all(), name
     tables = _learned_tables(model)
-    assert set(tables) >= {"tvlt.cls_embedding", "pixel_mask_token", "decoder_temporal_embed", "tvlt.pixel_embeddings.pos_embed_v"}
+    assert set(tables) >= {
+        "tvlt.cls_embedding",
+        "pixel_mask_token",
+        "decoder_temporal_embed",
+        "tvlt.pixel_embeddings.pos_embed_v",
+    }
     for name, param in tables.items():
         if "pos_embed" in name:
             assert torch.count_nonzero(param) == 0, name  # position tables start at zero (original recipe)

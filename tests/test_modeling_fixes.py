@@ -81,7 +81,10 @@ def test_decoder_gradient_checkpointing_keeps_attention():
     torch.manual_seed(0)
     model = TvltForPreTraining(config).train()
     inputs = tiny_inputs(config)
-    noise = {"pixel_noise": torch.rand(2, config.num_frames * config.num_patches_per_image), "audio_noise": torch.rand(2, config.max_audio_time_patches)}
+    noise = {
+        "pixel_noise": torch.rand(2, config.num_frames * config.num_patches_per_image),
+        "audio_noise": torch.rand(2, config.max_audio_time_patches),
+    }
     reference = model(**inputs, **noise)
     reference.loss.backward()
     reference_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
@@ -132,7 +135,9 @@ def test_matching_without_labels_scores_pairs():
     # the mixed video, when given, is what gets scored
     with torch.no_grad():
         swapped = model(**inputs, pixel_values_mixed=inputs["pixel_values"].flip(0))
-    assert_close_rel(swapped.matching_logits, model(inputs["pixel_values"].flip(0), inputs["audio_values"]).matching_logits)
+    assert_close_rel(
+        swapped.matching_logits, model(inputs["pixel_values"].flip(0), inputs["audio_values"]).matching_logits
+    )
 
 
 def test_matching_loss_with_labels():

@@ -25,9 +25,7 @@ MODEL_INPUTS = ("pixel_values", "audio_values", "pixel_mask", "audio_mask")
 
 
 def load(loader, case, head, attn):
-    model, info = loader.from_pretrained(
-        FIXTURE_DIR / case / head, attn_implementation=attn, output_loading_info=True
-    )
+    model, info = loader.from_pretrained(FIXTURE_DIR / case / head, attn_implementation=attn, output_loading_info=True)
     assert info["missing_keys"] == set() or not info["missing_keys"], info
     assert not info["unexpected_keys"], info
     assert not info["mismatched_keys"], info

@@ -82,7 +82,9 @@ def legacy_folder(tmp_path: Path, architecture: str) -> Path:
         ("TvltForAudioVisualClassification", AutoModelForAudioClassification, "TvltForAudioVisualClassification"),
     ],
 )
-def test_legacy_folders_load_through_the_auto_classes_without_remote_code(tmp_path, architecture, auto_class, expected):
+def test_legacy_folders_load_through_the_auto_classes_without_remote_code(
+    tmp_path, architecture, auto_class, expected
+):
     folder = legacy_folder(tmp_path, architecture)
     model, info = auto_class.from_pretrained(folder, output_loading_info=True)
     assert type(model) is getattr(tvlt, expected)

@@ -10,7 +10,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
 from _preprocessing_utils import (
     FIXTURES_DIR,
     HOWTO100M_VIDEO,
@@ -23,6 +22,7 @@ from _preprocessing_utils import (
     make_video_input,
     write_video,
 )
+
 from tvlt import TvltConfig, TvltFeatureExtractor, TvltImageProcessor, TvltModel, TvltProcessor
 from tvlt.feature_extraction_tvlt import PREPROCESSING_MODES as AUDIO_MODES
 from tvlt.image_processing_tvlt import PREPROCESSING_MODES as IMAGE_MODES

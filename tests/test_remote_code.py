@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 import torch
 from conftest import FIXTURES, ORIGINAL_FIXTURES, REPO_ROOT, run_without_package, tiny_config
+from remote_code_client import run_job
 from transformers import AutoConfig
 from transformers.dynamic_module_utils import get_imports, get_relative_imports
 
-from remote_code_client import run_job
 from tvlt import TvltConfig, TvltFeatureExtractor, TvltImageProcessor, TvltProcessor
 from tvlt.conversion import OriginalOptions, convert_checkpoint
 from tvlt.remote_code_tvlt import (
@@ -435,7 +435,8 @@ def test_saving_what_remote_code_loaded_gives_a_complete_repo_again(remote_resul
 def test_repo_root_loads_as_remote_code_in_a_clean_process(tmp_path):
     script = (
         "import sys; sys.path.append(sys.argv[1])\n"
-        "try:\n    import tvlt\nexcept ModuleNotFoundError:\n    pass\nelse:\n    raise SystemExit('tvlt importable')\n"
+        "try:\n    import tvlt\nexcept ModuleNotFoundError:\n    pass\n"
+        "else:\n    raise SystemExit('tvlt importable')\n"
         "from transformers import AutoConfig, AutoProcessor, AutoFeatureExtractor\n"
         # transformers 5.4-5.17 export a placeholder that needs torchvision under this name; the class itself does not
         "from transformers.models.auto.image_processing_auto import AutoImageProcessor\n"

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import torch
 import transformers
+from fixture_inputs import make_inputs  # shared with the tests, which rebuild the same inputs
 from safetensors.torch import save_file
 from transformers import TvltConfig, TvltForAudioVisualClassification, TvltForPreTraining, TvltModel
-
-from fixture_inputs import make_inputs  # shared with the tests, which rebuild the same inputs
 
 
 if transformers.__version__ != "4.40.2":
@@ -33,17 +32,46 @@ OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "model_4402"
 # activation, eps, qkv bias, mean-pooling flag, label counts and loss types.
 CASES = {
     "square": dict(
-        image_size=32, image_patch_size=[8, 8], spectrogram_length=64, frequency_length=32, audio_patch_size=[8, 8],
-        num_frames=3, hidden_size=24, num_hidden_layers=2, num_attention_heads=3, intermediate_size=40,
-        decoder_hidden_size=16, decoder_num_hidden_layers=2, decoder_num_attention_heads=2,
-        decoder_intermediate_size=20, num_labels=4, loss_type="classification",
+        image_size=32,
+        image_patch_size=[8, 8],
+        spectrogram_length=64,
+        frequency_length=32,
+        audio_patch_size=[8, 8],
+        num_frames=3,
+        hidden_size=24,
+        num_hidden_layers=2,
+        num_attention_heads=3,
+        intermediate_size=40,
+        decoder_hidden_size=16,
+        decoder_num_hidden_layers=2,
+        decoder_num_attention_heads=2,
+        decoder_intermediate_size=20,
+        num_labels=4,
+        loss_type="classification",
     ),
     "oblong": dict(
-        image_size=24, image_patch_size=[12, 6], spectrogram_length=48, frequency_length=24, audio_patch_size=[4, 12],
-        num_frames=2, hidden_size=16, num_hidden_layers=3, num_attention_heads=4, intermediate_size=24,
-        decoder_hidden_size=12, decoder_num_hidden_layers=1, decoder_num_attention_heads=3,
-        decoder_intermediate_size=16, hidden_act="gelu_new", layer_norm_eps=1e-5, qkv_bias=False,
-        use_mean_pooling=True, num_labels=1, loss_type="regression", pixel_mask_ratio=0.5, audio_mask_ratio=0.25,
+        image_size=24,
+        image_patch_size=[12, 6],
+        spectrogram_length=48,
+        frequency_length=24,
+        audio_patch_size=[4, 12],
+        num_frames=2,
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=24,
+        decoder_hidden_size=12,
+        decoder_num_hidden_layers=1,
+        decoder_num_attention_heads=3,
+        decoder_intermediate_size=16,
+        hidden_act="gelu_new",
+        layer_norm_eps=1e-5,
+        qkv_bias=False,
+        use_mean_pooling=True,
+        num_labels=1,
+        loss_type="regression",
+        pixel_mask_ratio=0.5,
+        audio_mask_ratio=0.25,
     ),
 }
 # 4.40.2 sizes the video MAE head as image_patch_size[0] ** 2 * channels, so its TvltForPreTraining cannot run with
@@ -87,7 +115,7 @@ def main() -> None:
             model = cls(config)
             # 4.40.2 leaves the learned tables at zero; give them values so the parity test exercises them
             with torch.no_grad():
-                for name, param in model.named_parameters():
+                for _name, param in model.named_parameters():
                     if param.dim() == 3 and param.shape[0] == 1:
                         param.normal_(std=0.5)
             model.eval()
@@ -117,9 +145,7 @@ def main() -> None:
                     tensors["seed.train"] = torch.tensor(seed)
                     model.eval()
                 else:
-                    labels = (
-                        torch.tensor([0.5, -1.25]) if config.loss_type == "regression" else torch.tensor([1, 3])
-                    )
+                    labels = torch.tensor([0.5, -1.25]) if config.loss_type == "regression" else torch.tensor([1, 3])
                     tensors["cls_labels"] = labels
                     out = model(**model_inputs, labels=labels if config.num_labels > 1 else None)
                     tensors.update(flatten("eval", out))

@@ -213,7 +213,9 @@ def behaviour() -> dict:
             "reloaded_image_processor_num_frames": reloaded.image_processor.num_frames,
             "reloaded_image_processor_has_audio_keys": hasattr(reloaded.image_processor, "sampling_rate"),
         }
-    return json.loads(json.dumps(record, default=lambda value: list(value) if isinstance(value, tuple) else str(value)))
+    return json.loads(
+        json.dumps(record, default=lambda value: list(value) if isinstance(value, tuple) else str(value))
+    )
 
 
 def legacy_configs() -> None:

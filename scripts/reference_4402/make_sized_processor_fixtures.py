@@ -24,10 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import transformers
-from transformers import TvltConfig, TvltFeatureExtractor, TvltImageProcessor, TvltProcessor
-
 from fixture_inputs import make_clip_arrays
 from make_model_fixtures import CASES
+from transformers import TvltConfig, TvltFeatureExtractor, TvltImageProcessor, TvltProcessor
 
 
 if transformers.__version__ != "4.40.2":
@@ -80,9 +79,10 @@ def main() -> None:
     cases = {
         "square": (CASES["square"], sized_processor),
         "oblong": (CASES["oblong"], sized_processor),
-        "square_default_processor": (CASES["square"], lambda config: TvltProcessor(
-            TvltImageProcessor(), TvltFeatureExtractor()
-        )),
+        "square_default_processor": (
+            CASES["square"],
+            lambda config: TvltProcessor(TvltImageProcessor(), TvltFeatureExtractor()),
+        ),
         "base": ({}, lambda config: TvltProcessor(TvltImageProcessor(), TvltFeatureExtractor())),
     }
     for case, (overrides, make_processor) in cases.items():

@@ -59,9 +59,8 @@ def make_inputs(config) -> dict[str, dict]:
 def run_reference(folder: str, inputs_file: str, output_file: str) -> None:
     """Child process, transformers 4.40.2: the saved model on the saved inputs."""
     import transformers
-    from transformers import TvltForAudioVisualClassification
-
     import transformers.models.tvlt.modeling_tvlt as modeling
+    from transformers import TvltForAudioVisualClassification
 
     model = TvltForAudioVisualClassification.from_pretrained(folder).eval()
     all_inputs = torch.load(inputs_file)
@@ -70,7 +69,7 @@ def run_reference(folder: str, inputs_file: str, output_file: str) -> None:
         inputs = dict(inputs)
         noise = inputs.pop("pixel_noise", None)
         if noise is not None:  # 4.40.2 draws the noise itself: hand it ours
-            modeling.generate_pixel_mask_noise = lambda pixel_values, pixel_mask=None, mask_ratio=0.75: (
+            modeling.generate_pixel_mask_noise = lambda pixel_values, pixel_mask=None, mask_ratio=0.75, noise=noise: (
                 noise,
                 int(pixel_values.shape[1] * (1 - mask_ratio)),
             )
