@@ -17,7 +17,10 @@ import torch
 from _av_toys import moving_square_frames, tone, write_clip
 from conftest import FIXTURES
 from fixture_inputs import make_clip_arrays
-from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoProcessor
+from transformers import AutoFeatureExtractor, AutoProcessor
+
+# the real class on every 5.x (the top-level name is a torchvision placeholder on 5.4-5.17, see the README)
+from transformers.models.auto.image_processing_auto import AutoImageProcessor
 
 from tvlt import TvltConfig, TvltForAudioVisualClassification, TvltProcessor
 from tvlt.cli import main
