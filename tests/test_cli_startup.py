@@ -76,6 +76,11 @@ ERROR_CASES = [
         ["predict", "{clip}", "{clip}", "--model", "{checkpoint}", "--out", "{root}/p.jsonl", "--chunk-length", "5"],
         "--chunk-length reads one long clip in windows",
     ),
+    # several inputs make a batch job: a picture --out (one clip's timeline) is not its output
+    (
+        ["predict", "{clip}", "{clip}", "--model", "{checkpoint}", "--out", "{root}/t.png"],
+        "ending in .parquet or .jsonl",
+    ),
 ]
 
 
