@@ -203,7 +203,7 @@ def _collate(collator: TvltDataCollator, items: list) -> dict:
 def _init_worker(verbosity: int, behind_the_model: bool, _worker_id: int) -> None:
     transformers_logging.set_verbosity(verbosity)
     _quiet_clip_warnings()
-    if behind_the_model:
+    if behind_the_model and hasattr(os, "nice"):  # not on Windows
         # The model's threads use every core of a CPU device, and a parallel matmul waits for its slowest thread: a
         # worker that takes a core from one stalls them all. At a lower priority the workers decode in the gaps.
         os.nice(10)

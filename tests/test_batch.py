@@ -445,3 +445,18 @@ def test_two_processes_give_the_single_process_rows(repos, clips, tmp_path, name
     for a, b in zip(got, expected, strict=True):
         if a["embedding"] is not None:
             assert np.abs(np.array(a["embedding"]) - np.array(b["embedding"])).max() <= 1e-5
+
+
+@pytest.mark.parametrize("on_cpu, raised", [(True, 10), (False, 0)])
+def test_decoding_workers_yield_the_cpu_to_the_models_threads(on_cpu, raised):
+    """On a CPU device a worker decodes at a lower priority than the model's threads (a parallel matmul waits for its
+    slowest thread); beside a GPU it keeps its priority. In a child process: niceness cannot be lowered again."""
+    if os.nice(0) > 19 - raised:
+        pytest.skip("the tests already run at too low a priority to see the change")
+    code = (
+        "import os\nfrom tvlt.commands._batch_job import _init_worker\n"
+        f"before = os.nice(0)\n_init_worker(40, {on_cpu}, 0)\nprint(os.nice(0) - before)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == str(raised)
