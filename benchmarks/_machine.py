@@ -1,4 +1,4 @@
-"""What the benchmark tables say about the machine they ran on."""
+"""What the benchmark tables say about the machine they ran on, and the memory of its processes."""
 
 import platform
 from pathlib import Path
@@ -14,4 +14,17 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-__all__ = ["cpu_name"]
+def proc_bytes(field: str, pid: int | str = "self", file: str = "status") -> int:
+    """A size field of Linux's /proc/PID/FILE, in bytes: `VmRSS`, `VmHWM` (the peak RSS) in `status`, `Pss` in
+    `smaps_rollup`. 0 when the process is gone; `RuntimeError` when the file has no such field."""
+    try:
+        lines = Path(f"/proc/{pid}/{file}").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024  # the kernel writes kB
+    raise RuntimeError(f"no {field} in /proc/{pid}/{file}")
+
+
+__all__ = ["cpu_name", "proc_bytes"]

@@ -11,6 +11,7 @@ import statistics
 import time
 
 import torch
+from _machine import proc_bytes  # benchmarks/ is on sys.path when the script runs
 
 
 def rss_bytes() -> int:
@@ -22,14 +23,6 @@ def reset_peak_rss() -> None:
     """Reset the kernel's high-water mark (VmHWM) so the peak we read belongs to the forward, not to loading."""
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
-
-
-def peak_rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main() -> None:
@@ -79,7 +72,7 @@ def main() -> None:
         start = time.perf_counter()
         output = model(pixel_values, audio_values).last_hidden_state
         first = time.perf_counter() - start
-        peak_after_first = peak_rss_bytes()
+        peak_after_first = proc_bytes("VmHWM")
         for _ in range(args.repeats):
             start = time.perf_counter()
             model(pixel_values, audio_values)

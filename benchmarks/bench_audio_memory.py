@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _machine import cpu_name  # benchmarks/ is on sys.path when the script runs
+from _machine import cpu_name, proc_bytes  # benchmarks/ is on sys.path when the script runs
 
 
 SAMPLING_RATE = 44100
@@ -55,13 +55,6 @@ def write_long_flac(path: Path, minutes: float) -> int:
 # -- child process ----------------------------------------------------------------------------------------------------
 
 
-def _resident_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
 def worker(case: str, path: str, code: str | None, output: str) -> None:
     if code:  # import the checkout in `code` as `tvlt`
         link_folder = Path(tempfile.mkdtemp())
@@ -84,7 +77,7 @@ def worker(case: str, path: str, code: str | None, output: str) -> None:
         short = Path(scratch) / "short.flac"
         soundfile.write(short, np.zeros(SAMPLING_RATE, np.float32), SAMPLING_RATE)
         function(str(short))
-    before = _resident_bytes()
+    before = proc_bytes("VmRSS")
     # ru_maxrss is the process's lifetime peak: the imports and the warm-up stay far below a long file's call
     started = time.perf_counter()
     result = function(path)

@@ -35,7 +35,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from _machine import cpu_name  # benchmarks/ is on sys.path when the script runs
+from _machine import cpu_name, proc_bytes  # benchmarks/ is on sys.path when the script runs
 
 
 LABELS = {0: "negative", 1: "neutral", 2: "positive"}
@@ -171,9 +171,9 @@ def run_child(command: list[str], sample_memory: bool = False) -> tuple[str, flo
     def sample():
         while not stop.is_set():
             pids = [process.pid, *descendants(process.pid)]
-            tree[0] = max(tree[0], sum(pss(pid) for pid in pids))
+            tree[0] = max(tree[0], sum(proc_bytes("Pss", pid, "smaps_rollup") for pid in pids))
             for pid in pids:
-                per_process[pid] = max(per_process.get(pid, 0), high_water_mark(pid))
+                per_process[pid] = max(per_process.get(pid, 0), proc_bytes("VmHWM", pid))
             stop.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -188,26 +188,6 @@ def run_child(command: list[str], sample_memory: bool = False) -> tuple[str, flo
     main = per_process.pop(process.pid, 0)
     peaks = {"tree": tree[0], "main": main, "workers": max(per_process.values(), default=0)}
     return out + err, time.perf_counter() - started, peaks
-
-
-def high_water_mark(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def pss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def descendants(pid: int) -> list[int]:

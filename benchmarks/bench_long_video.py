@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import cpu_name  # benchmarks/ is on sys.path when the script runs
+from _machine import cpu_name, proc_bytes  # benchmarks/ is on sys.path when the script runs
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def video_path(workdir: Path, minutes: float) -> Path:
 
 def worker(path: str, mode: str, model_size: str, device: str, batch_size: int) -> None:
     import torch
-    from _model_worker import peak_rss_bytes, reset_peak_rss, rss_bytes
+    from _model_worker import reset_peak_rss, rss_bytes
     from transformers.utils import logging
 
     from tvlt import (
@@ -98,7 +98,7 @@ def worker(path: str, mode: str, model_size: str, device: str, batch_size: int) 
             windows += 1
             start += span
     elapsed = time.perf_counter() - started
-    print(json.dumps({"windows": windows, "seconds": elapsed, "loaded": loaded, "peak": peak_rss_bytes()}))
+    print(json.dumps({"windows": windows, "seconds": elapsed, "loaded": loaded, "peak": proc_bytes("VmHWM")}))
 
 
 # -- this process ---------------------------------------------------------------------------------------------------
