@@ -65,6 +65,20 @@ def moving_square_frames(num_frames: int = 8, size: int = 32, level: int = 120, 
     return np.clip(frames.astype(int) + noise, 0, 255).astype(np.uint8)
 
 
+def write_edge_clips(folder: Path, silent_frames: int) -> dict[str, Path]:
+    """The clips that test the edges of reading: `short` (2 frames, 0.25 s of sound), `silent` (no audio track) and
+    `speech` (a 16 kHz wav, 0.6 s)."""
+    import soundfile
+
+    speech = folder / "speech.wav"
+    soundfile.write(speech, tone(300.0, 0.6, sampling_rate=16000, seed=3), 16000)
+    return {
+        "short": write_clip(folder / "short.mp4", moving_square_frames(2, seed=1), waveform=tone(880.0, 0.25, seed=1)),
+        "silent": write_clip(folder / "silent.mp4", moving_square_frames(silent_frames, seed=2)),
+        "speech": speech,
+    }
+
+
 def toy_clip(path: Path, class_name: str, seed: int, seconds: float = 1.0) -> Path:
     """A clip of the learnable toy task: bright frames with a high tone, or dark frames with a low tone."""
     bright = class_name == "bright_high"

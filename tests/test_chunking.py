@@ -6,10 +6,17 @@ Tiny random checkpoints and generated clips; the truncated HowTo100M sample runs
 
 import numpy as np
 import pytest
-import soundfile
 import torch
 from _av_toys import load_classifier as load
-from _av_toys import moving_square_frames, save_tiny_checkpoint, tiny_processor, tone, write_clip, write_long_clip
+from _av_toys import (
+    moving_square_frames,
+    save_tiny_checkpoint,
+    tiny_processor,
+    tone,
+    write_clip,
+    write_edge_clips,
+    write_long_clip,
+)
 from _preprocessing_utils import DecodeCounter, write_video
 from conftest import SAMPLES, requires_path
 
@@ -27,14 +34,10 @@ LONG_SPECTROGRAM = 1024
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
     folder = tmp_path_factory.mktemp("media")
-    speech = folder / "speech.wav"
-    soundfile.write(speech, tone(300.0, 0.6, sampling_rate=16000, seed=3), 16000)
     return {
         # 3 s: 24 frames at 8 fps and 3 s of sound, four windows of the tiny model's 0.75 s
         "clip": write_clip(folder / "clip.mp4", moving_square_frames(24), waveform=tone(440.0, 3.0)),
-        "short": write_clip(folder / "short.mp4", moving_square_frames(2, seed=1), waveform=tone(880.0, 0.25, seed=1)),
-        "silent": write_clip(folder / "silent.mp4", moving_square_frames(24, seed=2)),
-        "speech": speech,
+        **write_edge_clips(folder, silent_frames=24),
         # 3 minutes, a keyframe every second (long keyframe intervals make the frame reader re-seek, see the report)
         "long": write_long_clip(folder / "long.mp4", 180.0),
     }

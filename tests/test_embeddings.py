@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip
+from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip, write_edge_clips
 from conftest import run_without_package, tiny_config
 
 from tvlt import (
@@ -165,13 +165,9 @@ def repos(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     folder = tmp_path_factory.mktemp("clips")
-    speech = folder / "speech.wav"
-    soundfile.write(speech, tone(300.0, 0.6, sampling_rate=16000, seed=3), 16000)
     return {
         "long": write_clip(folder / "long.mp4", moving_square_frames(8), waveform=tone(440.0, 1.0)),
-        "short": write_clip(folder / "short.mp4", moving_square_frames(2, seed=1), waveform=tone(880.0, 0.25, seed=1)),
-        "silent": write_clip(folder / "silent.mp4", moving_square_frames(8, seed=2)),
-        "speech": speech,
+        **write_edge_clips(folder, silent_frames=8),
     }
 
 
