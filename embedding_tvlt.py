@@ -36,7 +36,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from transformers.utils import logging
 
-from .inputs_tvlt import CLIP_KEYS, AudioVisualClip, TvltClipPreparer, TvltDataCollator, check_window
+from .inputs_tvlt import CLIP_KEYS, AudioVisualClip, TvltClipPreparer, TvltDataCollator, batch_on_model, check_window
 from .modeling_tvlt import FEATURE_POOLINGS, TvltModel
 from .processing_tvlt import TvltProcessor
 
@@ -102,12 +102,7 @@ def embed_batch(model, batch: Mapping[str, torch.Tensor], modality: str, pooling
     """
     _check_modality(modality)
     encoder = model.base_model
-    device, dtype = encoder.device, encoder.dtype
-    # non_blocking: from the pinned memory of a DataLoader, the copy to a GPU overlaps with what runs there
-    inputs = {
-        key: value.to(device, dtype, non_blocking=True) if value.is_floating_point() else value.to(device)
-        for key, value in batch.items()
-    }
+    inputs = batch_on_model(batch, encoder)
     if modality == "video":
         features = encoder.get_video_features(inputs["pixel_values"], inputs.get("pixel_mask"), pooling=pooling)
     elif modality == "audio":

@@ -531,6 +531,17 @@ class TvltDataCollator:
 # -- helpers ----------------------------------------------------------------------------------------------------------
 
 
+def batch_on_model(batch: Mapping[str, torch.Tensor], model) -> dict[str, torch.Tensor]:
+    """A collated batch on `model`'s device, its float tensors in `model`'s dtype. The copies are non-blocking: from a
+    DataLoader's pinned memory, the copy to a GPU overlaps with what runs there."""
+    return {
+        key: value.to(model.device, model.dtype, non_blocking=True)
+        if value.is_floating_point()
+        else value.to(model.device)
+        for key, value in batch.items()
+    }
+
+
 _MICROSECONDS = 1_000_000
 
 
@@ -679,6 +690,7 @@ __all__ = [
     "MissingAudioError",
     "TvltClipPreparer",
     "TvltDataCollator",
+    "batch_on_model",
     "check_audio_file",
     "check_chunking",
     "check_sampling_rate",

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .inputs_tvlt import AudioVisualClip, TvltClipPreparer, TvltDataCollator, check_window
+from .inputs_tvlt import AudioVisualClip, TvltClipPreparer, TvltDataCollator, batch_on_model, check_window
 from .modeling_tvlt import TvltForPreTraining
 from .processing_tvlt import TvltProcessor
 
@@ -163,14 +163,9 @@ class TvltAudioVisualMatcher:
     @torch.no_grad()
     def _score_examples(self, examples: list[dict]) -> torch.Tensor:
         """Sigmoid match probabilities `(len(examples),)` of prepared (video + audio) examples, in batches."""
-        device, dtype = self.model.device, self.model.dtype
         scores = []
         for first in range(0, len(examples), self.batch_size):
-            batch = self.data_collator(examples[first : first + self.batch_size])
-            batch = {
-                key: value.to(device, dtype) if value.is_floating_point() else value.to(device)
-                for key, value in batch.items()
-            }
+            batch = batch_on_model(self.data_collator(examples[first : first + self.batch_size]), self.model)
             outputs = self.model(**batch, reconstruct=False)
             scores.append(outputs.matching_logits.float().sigmoid().view(-1).cpu())  # [B]
         return torch.cat(scores)

@@ -24,6 +24,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = _number(text, int, "a non-negative integer")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
 def seconds(text: str) -> float:
     value = _number(text, float, "a number of seconds")
     if not math.isfinite(value):
@@ -59,4 +66,4 @@ def seed(text: str) -> int:
     return value
 
 
-__all__ = ["MAX_SECONDS", "chunk_length", "positive_int", "ratio", "seconds", "seed"]
+__all__ = ["MAX_SECONDS", "chunk_length", "non_negative_int", "positive_int", "ratio", "seconds", "seed"]

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 
 from . import CommandError
-from ._argtypes import positive_int
+from ._argtypes import non_negative_int, positive_int
 
 
 # Output formats, by the extension of --out (a folder of parts: see _batch_output.py)
@@ -91,22 +91,16 @@ def add_batch_arguments(parser: argparse.ArgumentParser, out: bool = True) -> No
     group.add_argument("--quiet", action="store_true", help="no progress bar and no summary (failures still are)")
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
 def looks_like_batch_input(text: str) -> bool:
     """A folder, a glob pattern or a manifest (rather than one video file)."""
     if os.path.isdir(text):
         return True
     if not os.path.exists(text) and _GLOB_CHARACTERS & set(text):
         return True
+    return _is_manifest(text)
+
+
+def _is_manifest(text: str) -> bool:
     return os.path.isfile(text) and text.lower().endswith(MANIFEST_SUFFIXES)
 
 
@@ -122,7 +116,7 @@ def list_clips(inputs: list[str], start: float | None = None, end: float | None 
     _check_window(start, end, "--start/--end")
     rows, seen = [], {}
     for text in inputs:
-        if os.path.isfile(text) and text.lower().endswith(MANIFEST_SUFFIXES):
+        if _is_manifest(text):
             for line, row in read_manifest(text, start, end):
                 if row.id in seen:
                     first = seen[row.id]
@@ -314,17 +308,22 @@ class OutputPlan:
     resume: bool  # an earlier job's folder (its identity is checked once the model is known)
 
 
+def output_suffix(out: str) -> str:
+    """The extension of --out that names the results' format (a key of `OUTPUT_FORMATS` for a batch job)."""
+    return os.path.splitext(out.rstrip("/\\"))[1].lower()
+
+
 def check_output(out: str | None, force: bool) -> OutputPlan:
     """What --out names: a new folder, an empty one, or the folder of an earlier tvlt job. Refuses anything else."""
     if not out:
         raise CommandError("a batch job needs --out RESULTS.parquet (or RESULTS.jsonl): the folder of result parts.")
-    suffix = os.path.splitext(out.rstrip("/\\"))[1].lower()
+    suffix = output_suffix(out)
     if suffix not in OUTPUT_FORMATS:
         raise CommandError(
             f"--out {out}: expected a path ending in .parquet or .jsonl (the results' format), got "
             f"{suffix or 'no extension'}."
         )
-    if os.path.isfile(out) or (os.path.exists(out) and not os.path.isdir(out)):
+    if os.path.exists(out) and not os.path.isdir(out):
         raise CommandError(
             f"--out {out} is a file; a batch job writes a folder of parts there: choose a path that does not exist."
         )
@@ -431,6 +430,7 @@ __all__ = [
     "launch_from_environment",
     "list_clips",
     "looks_like_batch_input",
+    "output_suffix",
     "plan_batch_job",
     "read_manifest",
 ]

@@ -20,7 +20,7 @@ from transformers.utils import logging as transformers_logging
 
 from .. import inputs_tvlt
 from ..embedding_tvlt import embed_batch, load_encoder, prepare_inputs
-from ..inputs_tvlt import TvltClipPreparer, TvltDataCollator
+from ..inputs_tvlt import TvltClipPreparer, TvltDataCollator, batch_on_model
 from ..pipeline_tvlt import scores_from_logits
 from ..processing_tvlt import TvltProcessor
 from . import CommandError
@@ -94,7 +94,7 @@ class ClassifyTask:
 
     @torch.no_grad()
     def run(self, model, batch) -> list[dict]:
-        scores = scores_from_logits(model(**_on_model(model, batch)).logits, self.problem_type).cpu()
+        scores = scores_from_logits(model(**batch_on_model(batch, model)).logits, self.problem_type).cpu()
         rows = []
         for row in scores.tolist():
             named = dict(zip(self.labels, row, strict=True))
@@ -130,7 +130,7 @@ class MatchTask:
 
     @torch.no_grad()
     def run(self, model, batch) -> list[dict]:
-        logits = model(**_on_model(model, batch), reconstruct=False).matching_logits
+        logits = model(**batch_on_model(batch, model), reconstruct=False).matching_logits
         return [{"match_score": score} for score in logits.float().sigmoid().view(-1).tolist()]
 
 
@@ -143,15 +143,6 @@ def predict_task(config, model: str):
             "without a classifier: nothing to predict (`tvlt embed` gives its embeddings)."
         )
     return MatchTask()
-
-
-def _on_model(model, batch) -> dict:
-    return {  # non_blocking: the batches come from pinned memory on CUDA (pin_memory=True)
-        key: value.to(model.device, model.dtype, non_blocking=True)
-        if value.is_floating_point()
-        else value.to(model.device)
-        for key, value in batch.items()
-    }
 
 
 def _unique_names(names: list[str]) -> list[str]:

@@ -19,13 +19,14 @@ import os
 import secrets
 import time
 
+from ..conversion.paths import PROCESSOR_CONFIG_FILES
 from . import CommandError
 from ._batch import JOB_FILE
 
 
 JOB_FORMAT = "tvlt-batch-job/1"
 # Files that decide what a local checkpoint computes (its weights, architecture and preprocessing)
-_CHECKPOINT_FILES = ("config.json", "processor_config.json", "preprocessor_config.json")
+_CHECKPOINT_FILES = ("config.json", *PROCESSOR_CONFIG_FILES)
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".index.json")
 SECONDS_PER_PART = 300
 

@@ -9,7 +9,7 @@ import os
 
 from . import CommandError
 from ._argtypes import positive_int
-from ._batch import OUTPUT_FORMATS, add_batch_arguments, looks_like_batch_input, plan_batch_job
+from ._batch import OUTPUT_FORMATS, add_batch_arguments, looks_like_batch_input, output_suffix, plan_batch_job
 from ._checkpoints import (
     CLASSIFICATION,
     add_clip_arguments,
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 def _is_batch_job(args: argparse.Namespace) -> bool:
     """Several inputs, a folder, a glob or a manifest, or --out RESULTS.parquet/.jsonl: a batch job; else one clip."""
     batch_input = len(args.video) > 1 or looks_like_batch_input(args.video[0])
-    batch_out = args.out is not None and os.path.splitext(args.out.rstrip("/\\"))[1].lower() in OUTPUT_FORMATS
+    batch_out = args.out is not None and output_suffix(args.out) in OUTPUT_FORMATS
     if batch_input and args.out is None:
         first = args.video[0]
         what = "is a directory; expected a video file" if os.path.isdir(first) else "names a batch job"
