@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import PIL.Image
 import PIL.ImageDraw
-import PIL.ImageFont
 import torch
+
+from ._timeline_picture import load_font
 
 
 # matplotlib's viridis at 9 evenly spaced points: quiet (dark blue) to loud (yellow)
@@ -171,10 +172,11 @@ def render(reconstruction: MaeReconstruction, title: str, notes: tuple[str, ...]
     frames = _to_uint8(recon.frames)
     pasted = _to_uint8(np.where(recon.hidden_pixels[..., None], recon.predicted_frames, recon.frames))
     hidden = tiles(recon.hidden_pixels)
+    frame_tiles = tiles(frames)
     hidden_percent = 100 * recon.hidden_pixels.mean()
     video_rows = [
-        ("Video: input frames", tiles(frames)),
-        (f"Video: masked input\n({hidden_percent:.0f}% of patches hidden)", _hatched(tiles(frames), hidden)),
+        ("Video: input frames", frame_tiles),
+        (f"Video: masked input\n({hidden_percent:.0f}% of patches hidden)", _hatched(frame_tiles, hidden)),
         (
             "Video: reconstruction\n(visible patches + predicted\nhidden ones, outlined)",
             _outlined(tiles(pasted), hidden),
@@ -211,7 +213,7 @@ def render(reconstruction: MaeReconstruction, title: str, notes: tuple[str, ...]
         ("Audio: model output,\nevery patch", spectrogram_picture(_viridis(recon.predicted_spectrogram))),
     ]
 
-    font, small_font = _font(18), _font(14)
+    font, small_font = load_font(18), load_font(14)
     header = [
         title,
         f"hidden-patch MSE (normalised values): video {recon.pixel_error:.4f}, audio {recon.audio_error:.4f}",
@@ -309,13 +311,6 @@ def _masked_mse(predictions: torch.Tensor, targets: torch.Tensor, hidden: torch.
     if not hidden.any():
         return float("nan")
     return float(((predictions - targets) ** 2).mean(-1)[hidden].mean())
-
-
-def _font(size: int):
-    try:
-        return PIL.ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has one fixed-size bitmap font
-        return PIL.ImageFont.load_default()
 
 
 __all__ = ["HIDDEN_PATCH_COLOURS", "PREDICTED_OUTLINE_RGB", "MaeReconstruction", "reconstruct", "render"]

@@ -9,11 +9,11 @@ pre-training checkpoints.
 import argparse
 import math
 import os
-import tempfile
 
 from . import CommandError
 from ._argtypes import chunk_length, seconds
 from ._batch import OUT_HELP
+from ._picture_file import check_picture_path, refuse_directory
 
 
 AUTO = "auto"  # inputs_tvlt.CHUNK_LENGTH_AUTO, restated: importing inputs_tvlt imports torch
@@ -159,29 +159,16 @@ def window_lines(result: dict, kind: str | None = None) -> list[str]:
 
 
 def _check_out(args: argparse.Namespace) -> None:
+    """Checks `--out` before anything heavy; keeps Pillow's format in `args.picture_format` for the end."""
     from ._timeline_picture import picture_format
 
     out = args.out
-    if os.path.isdir(out):
-        raise CommandError(f"--out {out} is a directory; give the path of the picture to write.")
+    refuse_directory(out)
     try:
-        picture_format(out)
+        args.picture_format = picture_format(out)
     except ValueError as error:
         raise CommandError(f"--out {error}") from None
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder):
-        raise CommandError(f"--out {out}: the folder {folder} does not exist.")
-    if os.path.lexists(out) and not os.path.isfile(out):
-        raise CommandError(f"--out {out} exists and is not a regular file; give another path.")
-    for flag, path in (("VIDEO", args.video), ("--audio", args.audio)):
-        if path is not None and os.path.exists(out) and os.path.exists(path) and os.path.samefile(out, path):
-            raise CommandError(f"--out {out} is the {flag} file: it would be overwritten; give another path.")
-    try:  # the picture is written there at the end, through a temporary file: find out now if that cannot be
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(out)}.", suffix=".tmp")
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as error:
-        raise CommandError(f"--out {out}: cannot write in {folder} ({error.strerror or error}).") from None
+    check_picture_path(out, {"VIDEO": args.video, "--audio": args.audio})
 
 
 def _check_stride(stride: float, chunk: float, chunk_text: str) -> None:
@@ -238,7 +225,7 @@ def _draw(args: argparse.Namespace, timeline, config, fields: dict) -> None:
     note = getattr(config, "tvlt_demo_note", None)  # set by examples/make_demo_checkpoint.py
     timeline.notes = (f"NOTE: {note}",) if note else ()
     try:
-        save(render(timeline), args.out)
+        save(render(timeline), args.out, args.picture_format)
     except OSError as error:  # e.g. the disk filled up while the windows were read
         raise CommandError(f"--out {args.out}: cannot write the picture ({error.strerror or error}).") from None
     fields["timeline"] = args.out

@@ -7,18 +7,17 @@ smooths lines and text. Written through a temporary file in the same folder and 
 leaves nothing behind and readers never see half a picture.
 """
 
-import contextlib
 import io
 import itertools
 import math
 import os
-import stat
-import tempfile
 from dataclasses import dataclass
 
 import PIL.Image
 import PIL.ImageDraw
 import PIL.ImageFont
+
+from ._picture_file import write_picture
 
 
 # matplotlib's "tab10": ten colours told apart at a glance, also by most colour-blind readers
@@ -102,7 +101,7 @@ def render(timeline: Timeline) -> PIL.Image.Image:
     s = _SCALE
     labels = list(timeline.series)[:MAX_LINES]
     colours = dict(zip(labels, PALETTE))
-    title_font, font, small = _font(21 * s), _font(15 * s), _font(13 * s)
+    title_font, font, small = load_font(21 * s), load_font(15 * s), load_font(13 * s)
     header = (14 + 30 + 22 + 22 * len(timeline.notes) + 26) * s
     strip = (_STRIP_HEIGHT + 12) * s if timeline.best else 0
     axis = 48 * s
@@ -189,20 +188,9 @@ def picture_format(path: str) -> str:
     return picture
 
 
-def save(image: PIL.Image.Image, path: str) -> None:
-    """Write `image` to `path` (format by extension) through a temporary file and an atomic rename."""
-    picture = picture_format(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            image.save(file, format=picture)
-        os.chmod(temporary, _mode_for(path))
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+def save(image: PIL.Image.Image, path: str, picture: str) -> None:
+    """Write `image` to `path` in Pillow's format `picture` (from `picture_format`), atomically."""
+    write_picture(image, path, picture)
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------------
@@ -289,21 +277,22 @@ def _fit(draw, text: str, font, width: float) -> str:
     return ""
 
 
-def _font(size: int):
+def load_font(size: int):
+    """Pillow's default font at `size` pixels (the pictures of `tvlt predict` and `tvlt reconstruct`)."""
     try:
         return PIL.ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one fixed-size bitmap font
         return PIL.ImageFont.load_default()
 
 
-def _mode_for(path: str) -> int:
-    """The permissions a replaced file keeps; a new one gets the usual ones (0o666 less the umask)."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-__all__ = ["MAX_LINES", "PALETTE", "Timeline", "clock", "clock_decimals", "picture_format", "render", "save"]
+__all__ = [
+    "MAX_LINES",
+    "PALETTE",
+    "Timeline",
+    "clock",
+    "clock_decimals",
+    "load_font",
+    "picture_format",
+    "render",
+    "save",
+]

@@ -16,6 +16,7 @@ from ._checkpoints import (
     load_clip_and_checkpoint,
     quiet_transformers,
 )
+from ._picture_file import check_picture_path, refuse_directory, write_picture
 
 
 HELP = (
@@ -58,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def validate(args: argparse.Namespace) -> None:
     check_clip_and_model_paths(args)
-    _check_out(args.out)
+    args.picture_format, args.picture_mode = _check_out(args.out, {"VIDEO": args.video, "--audio": args.audio})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     out = args.out
-    picture_format, mode = _check_out(out)
     clip, config, kind = load_clip_and_checkpoint(args)
     if kind == CLASSIFICATION:
         raise CommandError(
@@ -108,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     note = getattr(config, "tvlt_demo_note", None)  # set by examples/make_demo_checkpoint.py
     picture = render(reconstruction, title, notes=(f"NOTE: {note}",) if note else ())
-    _save_picture(picture, out, picture_format, mode)
+    _save_picture(picture, out, args.picture_format, args.picture_mode)
     print(out)
     return 0
 
@@ -134,13 +134,13 @@ def _seconds(seconds: float) -> str:
     return f"{seconds:.1f}".rstrip("0").rstrip(".")
 
 
-def _check_out(out: str) -> tuple[str, str]:
+def _check_out(out: str, inputs: dict | None = None) -> tuple[str, str]:
     """Pillow's format for `--out` (from its extension) and the image mode it is written in; a `CommandError` when the
-    picture cannot be written there (checked on a tiny image now, not after the model has run)."""
+    picture cannot be written there (checked on a tiny image now, not after the model has run), or would replace one
+    of `inputs` (flag -> path)."""
     import PIL.Image
 
-    if os.path.isdir(out):
-        raise CommandError(f"--out {out} is a directory; give the path of the picture file to write.")
+    refuse_directory(out)
     extension = os.path.splitext(out)[1].lower()
     writable = {ext: fmt for ext, fmt in PIL.Image.registered_extensions().items() if fmt in PIL.Image.SAVE}
     if extension not in writable:
@@ -161,11 +161,7 @@ def _check_out(out: str) -> tuple[str, str]:
         raise CommandError(
             f"--out {out}: Pillow cannot write {picture_format} pictures here ({errors[0]}); use .png or .jpg."
         )
-    parent = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(parent):
-        raise CommandError(f"--out {out}: the folder {parent} does not exist.")
-    if not os.access(parent, os.W_OK):
-        raise CommandError(f"--out {out}: the folder {parent} is not writable.")
+    check_picture_path(out, inputs or {})
     return picture_format, mode
 
 
@@ -175,7 +171,7 @@ def _save_picture(picture, out: str, picture_format: str, mode: str) -> None:
     elif mode != picture.mode:
         picture = picture.convert(mode)
     try:  # `quality` is read by the lossy writers only (JPEG, WebP, AVIF): the patch edges stay sharp
-        picture.save(out, format=picture_format, quality=95)
+        write_picture(picture, out, picture_format, quality=95)
     except OSError as error:  # e.g. the disk is full, or the folder became read-only while the model ran
         raise CommandError(f"--out {out}: cannot write the picture ({error.strerror or error}).") from None
 

@@ -190,7 +190,7 @@ def test_windows_the_model_cannot_take_are_refused(repos, media, capsys, argumen
 def test_a_picture_that_cannot_be_written_is_one_line_naming_out(repos, media, tmp_path, capsys, monkeypatch):
     from tvlt.commands import _timeline_picture
 
-    def disk_full(image, path):
+    def disk_full(*arguments):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(_timeline_picture, "save", disk_full)

@@ -254,3 +254,28 @@ def test_a_video_without_audio_needs_audio(repos, tmp_path, capsys):
     speech = write_clip(tmp_path / "speech.mp4", moving_square_frames(2), waveform=tone(200.0, 1.0))
     arguments = [str(silent), "--audio", str(speech), "--model", str(repos["pretraining"])]
     assert main(["reconstruct", *arguments, "--out", str(tmp_path / "x.png")]) == 0
+
+
+def test_the_picture_never_replaces_an_input_and_a_failed_write_keeps_the_old_file(repos, clip, tmp_path, capsys):
+    """`--out` naming the VIDEO (a GIF is both a video and a picture) is refused before anything runs; the picture is
+    written through a temporary file, so a write that fails leaves an existing picture whole."""
+    animation = tmp_path / "anim.gif"
+    animation.write_bytes(b"GIF89a the user's animation")
+    assert main(["reconstruct", str(animation), "--model", str(repos["pretraining"]), "--out", str(animation)]) == 2
+    assert "is the VIDEO file: it would be overwritten" in capsys.readouterr().err
+    assert animation.read_bytes() == b"GIF89a the user's animation"
+
+    out = tmp_path / "old.png"
+    out.write_bytes(b"an earlier picture")
+
+    class _DiskFillsUp:
+        mode = "RGB"
+
+        def save(self, file, **options):
+            file.write(b"half a pict")
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(CommandError, match=r"cannot write the picture \(No space left on device\)"):
+        _save_picture(_DiskFillsUp(), str(out), "PNG", "RGB")
+    assert out.read_bytes() == b"an earlier picture"
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".old.png")] == []
