@@ -138,17 +138,4 @@ def _started_to_run_the_command_line() -> bool:
 if not _started_to_run_the_command_line():
     _register_with_auto_classes()
 
-__all__ = [
-    "TvltConfig",
-    "TvltPreTrainedModel",
-    "TvltModel",
-    "TvltForPreTraining",
-    "TvltForAudioVisualClassification",
-    "TvltImageProcessor",
-    "TvltFeatureExtractor",
-    "TvltProcessor",
-    "TvltAudioVisualClassificationPipeline",
-    "TvltAudioVisualMatcher",
-    "TvltAudioVisualEmbedder",
-    "TvltDataCollator",
-]
+__all__ = list(_EXPORTS)

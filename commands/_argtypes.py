@@ -4,9 +4,9 @@ import argparse
 import math
 
 
-# media_tvlt.MAX_WINDOW_SECONDS (about 116 days), restated so that the command line checks times without importing
-# torch (tests/test_cli_predict.py checks that both agree): seconds become int64 timestamps and sample indices, which
-# overflow far beyond it
+# media_tvlt.MAX_WINDOW_SECONDS (about 116 days), restated so that building the parser imports neither numpy nor the
+# package's media code (tests/test_cli_predict.py checks that both agree): seconds become int64 timestamps and sample
+# indices, which overflow far beyond it
 MAX_SECONDS = 10_000_000
 
 

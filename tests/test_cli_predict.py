@@ -228,3 +228,11 @@ def test_the_command_line_and_the_library_bound_windows_alike():
     from tvlt.media_tvlt import MAX_WINDOW_SECONDS
 
     assert MAX_SECONDS == MAX_WINDOW_SECONDS
+
+
+def test_the_command_line_and_the_library_spell_auto_alike():
+    """`--chunk-length auto` is passed to the pipeline as it is: `_timeline.AUTO` restates the library's word."""
+    from tvlt.commands._timeline import AUTO
+    from tvlt.inputs_tvlt import CHUNK_LENGTH_AUTO
+
+    assert AUTO == CHUNK_LENGTH_AUTO

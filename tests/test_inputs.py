@@ -9,16 +9,6 @@ import torch
 from _av_toys import moving_square_frames, save_tiny_checkpoint, tiny_processor, tone, write_clip
 from conftest import tiny_config
 
-from tvlt import feature_extraction_tvlt
-from tvlt.inputs_tvlt import (
-    ORIGINAL_MAX_FRAMES as _ORIGINAL_MAX_AUDIO_FRAMES,
-)
-from tvlt.inputs_tvlt import (
-    ORIGINAL_PADDING_VALUE as _ORIGINAL_AUDIO_PADDING_VALUE,
-)
-from tvlt.inputs_tvlt import (
-    ORIGINAL_TIME_PADDING as _ORIGINAL_TIME_PADDING,
-)
 from tvlt.inputs_tvlt import (
     AudioVisualClip,
     TvltClipPreparer,
@@ -144,12 +134,6 @@ def test_from_processor_pads_like_the_feature_extractor():
     assert TvltDataCollator.from_processor(processor).audio_padding_value == processor.feature_extractor.padding_value
     processor.preprocessing_mode = "original"
     assert TvltDataCollator.from_processor(processor).audio_padding_value == -1.0
-
-
-def test_the_restated_constants_agree_with_the_feature_extractor():
-    assert _ORIGINAL_MAX_AUDIO_FRAMES == feature_extraction_tvlt.ORIGINAL_MAX_FRAMES
-    assert _ORIGINAL_AUDIO_PADDING_VALUE == feature_extraction_tvlt.ORIGINAL_PADDING_VALUE
-    assert _ORIGINAL_TIME_PADDING == feature_extraction_tvlt.ORIGINAL_TIME_PADDING
 
 
 @pytest.mark.parametrize("mode", ["transformers", "original"])
