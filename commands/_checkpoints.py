@@ -5,6 +5,7 @@ import contextlib
 import os
 import re
 
+from ..conversion.errors import first_line
 from ..conversion.paths import PROCESSOR_CONFIG_FILES
 from ..remote_code_tvlt import CLASSIFIER_ARCHITECTURE, PRETRAINING_ARCHITECTURE
 from . import CommandError
@@ -141,9 +142,8 @@ def load_tvlt_config(model: str, revision: str | None = None):
     try:
         config = AutoConfig.from_pretrained(model, revision=revision, local_files_only=local_files_only)
     except (OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         where = "it" if os.path.isdir(model) else "it is not a local folder, and the Hub"
-        raise CommandError(f"--model {model}: cannot load its config ({where} says: {first_line})") from None
+        raise CommandError(f"--model {model}: cannot load its config ({where} says: {first_line(error)})") from None
     if getattr(config, "model_type", None) != "tvlt":
         raise CommandError(f"--model {model} is not a TVLT checkpoint (model_type {config.model_type!r}).")
     return config
@@ -210,7 +210,7 @@ def _weight_files(model: str, revision: str | None) -> list:
         try:
             path = cached_file(model, name, revision=revision, _raise_exceptions_for_missing_entries=False)
         except OSError as error:
-            raise CommandError(f"--model {model}: cannot download {name}: {_first_line(error)}") from None
+            raise CommandError(f"--model {model}: cannot download {name}: {first_line(error)}") from None
         return Path(path) if path else None
 
     for name in WEIGHT_FILES:
@@ -226,11 +226,6 @@ def _weight_files(model: str, revision: str | None) -> list:
     raise ConversionError(
         f"--model {model} has a config.json but no weights: expected one of {', '.join(WEIGHT_FILES)}."
     )
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def checkpoint_kind(config) -> str:
@@ -267,8 +262,7 @@ def clip_and_model_errors(args: argparse.Namespace):
     except OSError as error:
         if isinstance(error, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
             raise
-        text = str(error).strip()
-        raise CommandError(f"--model {args.model}: {text.splitlines()[0] if text else type(error).__name__}") from None
+        raise CommandError(f"--model {args.model}: {first_line(error)}") from None
 
 
 @contextlib.contextmanager

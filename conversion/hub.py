@@ -4,7 +4,7 @@ import importlib
 import logging
 from pathlib import Path
 
-from .errors import ConversionError
+from .errors import ConversionError, first_line
 
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def read_from_cache_only(repo_id: str, revision: str | None, culprit: str) -> bo
         except HfHubHTTPError:  # the Hub answered (no such repo, gated, ...): the download says what
             return False
         except (OSError, *_transport_errors()) as error:
-            reason = f"no connection: {type(error).__name__}: {_first_line(error)}"
+            reason = f"no connection: {type(error).__name__}: {first_line(error)}"
     if cached:
         logger.warning("The Hub cannot be reached (%s); using the cached copy of %s.", reason, repo_id)
         return True
@@ -79,11 +79,6 @@ def read_from_cache_only(repo_id: str, revision: str | None, culprit: str) -> bo
         f"{culprit}: the Hugging Face Hub cannot be reached ({reason}) and {repo_id} is not in the local cache "
         f"({constants.HF_HUB_CACHE}); connect to the network, or give a local folder."
     )
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _transport_errors() -> tuple[type[Exception], ...]:

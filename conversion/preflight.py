@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ConversionError
+from .errors import ConversionError, first_line
 
 
 # transformers' weight files, in the order `from_pretrained` prefers them; an index names the shards
@@ -93,7 +93,7 @@ def shard_names(index: Path) -> list[str]:
         shards = sorted(set(weight_map.values()))
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ConversionError(
-            f"{index} is not a readable weight index (a `weight_map` of shard names): {_first_line(error)}"
+            f"{index} is not a readable weight index (a `weight_map` of shard names): {first_line(error)}"
         ) from None
     if not shards or not all(isinstance(s, str) and "/" not in s and s not in ("", ".", "..") for s in shards):
         raise ConversionError(f"{index} names no shards, or names that are not file names.")
@@ -115,7 +115,7 @@ def tensor_specs(path: Path) -> dict[str, TensorSpec]:
                     specs[key] = TensorSpec(tuple(tensor.get_shape()), dtype, dtype.startswith(("float", "bfloat")))
                 return specs
         except (SafetensorError, OSError) as error:
-            raise ConversionError(f"{path} is not a readable safetensors file: {_first_line(error)}") from None
+            raise ConversionError(f"{path} is not a readable safetensors file: {first_line(error)}") from None
     state_dict = load_weights_only(path, map_location="meta")
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise ConversionError(f"{path} does not hold a state dict of tensors.")
@@ -143,7 +143,7 @@ def load_weights_only(path: Path, map_location="cpu"):
         ) from None
     except Exception as error:  # noqa: BLE001 - the unpickler fails on foreign bytes with any error type
         raise ConversionError(
-            f"{path} is not a PyTorch checkpoint torch.load can read ({type(error).__name__}: {_first_line(error)})"
+            f"{path} is not a PyTorch checkpoint torch.load can read ({type(error).__name__}: {first_line(error)})"
         ) from None
 
 
@@ -152,11 +152,6 @@ def _pickle_reason(error: Exception) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     found = [line for line in lines if "GLOBAL" in line or "Unsupported" in line]
     return (found or lines or [type(error).__name__])[0]
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 # ---- comparing the config with the specs ----------------------------------------------------------------------------
@@ -196,7 +191,7 @@ def build_on_meta(model_class, config, source: str):
         with torch.device("meta"):
             return model_class(config)
     except (RuntimeError, ValueError, OverflowError, TypeError, MemoryError) as error:
-        message = _first_line(error)
+        message = first_line(error)
         # the largest size in torch's message that a field gives is the absurd one
         sizes = sorted({int(n) for n in re.findall(r"-?\d+", message) if len(n) < 40}, key=abs, reverse=True)
         fields = next((found for size in sizes if (found := _fields_in(config, [size]))), [])

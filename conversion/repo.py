@@ -12,7 +12,7 @@ from ..remote_code_tvlt import (
     set_model_remote_code_entries,
     set_processor_remote_code_entries,
 )
-from .errors import ConversionError
+from .errors import ConversionError, first_line
 from .model_card import render_model_card
 from .paths import (
     PROCESSOR_CONFIG_FILES,
@@ -54,7 +54,7 @@ def write_repo(checkpoint: LoadedCheckpoint, dst, *, force: bool = False, repo_i
             move_into_place(staging, dst, force)
         except (OSError, SafetensorError) as error:  # disk full, permissions, ... (safetensors has its own type)
             discard(staging)
-            reason = getattr(error, "strerror", None) or str(error).strip().splitlines()[0]
+            reason = getattr(error, "strerror", None) or first_line(error)
             raise ConversionError(f"writing DST {dst} failed ({reason}); DST is left as it was.") from error
         except BaseException:
             discard(staging)

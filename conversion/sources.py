@@ -13,7 +13,7 @@ from .. import modeling_tvlt
 from ..configuration_tvlt import TvltConfig
 from ..modeling_tvlt import TvltPreTrainedModel
 from ..remote_code_tvlt import ARCHITECTURES as _ARCHITECTURE_NAMES
-from .errors import ConversionError
+from .errors import ConversionError, first_line
 from .hub import read_from_cache_only
 from .original import (
     OriginalOptions,
@@ -207,7 +207,7 @@ def _card_license(readme: Path) -> str | None:
         # huggingface_hub's card parser; ModelCard.load would also warn about every README without metadata
         metadata = metadata_load(readme) or {}
     except (ValueError, yaml.YAMLError) as error:  # not UTF-8, not YAML, or not a mapping
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = first_line(error)
         logger.warning("%s: unreadable card metadata (%s); using the default license.", readme, reason)
         return None
     license = metadata.get("license")

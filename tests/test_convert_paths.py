@@ -197,8 +197,8 @@ def test_a_parent_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypat
 
 @pytest.mark.parametrize(
     "error",
-    [OSError(errno.ENOSPC, "No space left on device"), PermissionError(errno.EACCES, "Permission denied")],
-    ids=["disk-full", "permission"],
+    [OSError(errno.ENOSPC, "No space left on device"), PermissionError(errno.EACCES, "Permission denied"), OSError()],
+    ids=["disk-full", "permission", "no-message"],
 )
 def test_a_write_error_is_one_line_and_leaves_dst_as_it_was(tmp_path, capsys, monkeypatch, error):
     from tvlt.conversion import repo
@@ -212,7 +212,8 @@ def test_a_write_error_is_one_line_and_leaves_dst_as_it_was(tmp_path, capsys, mo
 
     monkeypatch.setattr(repo, "copy_code_files", failing_copy)
     code, line = convert_cli(capsys, LEGACY / "TvltForPreTraining", dst, "--force")
-    assert_one_line_refusal(code, line, match=f"failed ({error.strerror}); DST is left as it was", after_progress=True)
+    reason = error.strerror or "OSError"  # an error without a message is named by its type
+    assert_one_line_refusal(code, line, match=f"failed ({reason}); DST is left as it was", after_progress=True)
     assert snapshot(dst) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
 
