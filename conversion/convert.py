@@ -8,7 +8,7 @@ from .errors import ConversionError
 from .hub import default_commit_message, push_repo
 from .original import OriginalOptions
 from .paths import check_destination, check_paths, clean_stale_folders, lock_destination
-from .repo import write_repo
+from .repo import write_locked
 from .sources import LoadedCheckpoint, load_checkpoint
 
 
@@ -47,7 +47,7 @@ def convert_checkpoint(
         clean_stale_folders(dst)
         check_destination(dst, force, src=src)
         checkpoint = load_checkpoint(str(src), original_options=original_options, revision=revision)
-        destination = write_repo(checkpoint, dst, force=force, repo_id=push_to_hub)
+        destination = write_locked(checkpoint, dst, force=force, repo_id=push_to_hub)
     commit_url = None
     if push_to_hub:
         try:

@@ -32,7 +32,6 @@ import re
 import secrets
 import shutil
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -67,9 +66,6 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _STAGING, _REPLACED = "partial", "replaced"
 _OWNER_SUFFIX = ".owner"
 _MAX_CONFIG_BYTES = 1 << 20  # a previous output's config.json is a few KB
-# locks this process holds, per thread (other threads are refused like other processes): (resolved DST, thread) ->
-# nesting depth (convert_checkpoint and write_repo both take it)
-_held_locks: dict[tuple[Path, int], int] = {}
 
 
 # ---- checks ---------------------------------------------------------------------------------------------------------
@@ -257,18 +253,10 @@ def _describe_owner(record: dict) -> str:
 @contextlib.contextmanager
 def lock_destination(dst: Path):
     """
-    Hold DST's lock file while converting into it; `ConversionError` at once if another process holds it. Re-entrant
-    in one process. Without `fcntl` (Windows) nothing is locked.
+    Hold DST's lock file while converting into it; `ConversionError` at once if another process (or another thread)
+    holds it. Without `fcntl` (Windows) nothing is locked.
     """
     dst = Path(dst)
-    key = (dst, threading.get_ident())
-    if key in _held_locks:
-        _held_locks[key] += 1
-        try:
-            yield
-        finally:
-            _held_locks[key] -= 1
-        return
     if fcntl is None:  # pragma: no cover - Windows
         yield
         return
@@ -300,10 +288,8 @@ def lock_destination(dst: Path):
     try:
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(_owner_record(dst, "lock")).encode())
-        _held_locks[key] = 1
         yield
     finally:
-        _held_locks.pop(key, None)
         with contextlib.suppress(OSError):
             os.unlink(path)
         os.close(fd)
@@ -401,7 +387,6 @@ def move_into_place(staging: Path, dst: Path, force: bool) -> None:
         _drop_owner(retired)
         raise ConversionError(f"DST {dst} was created by another process during the conversion; nothing was written.")
     discard(retired)
-    _drop_owner(staging)
 
 
 def _rename_no_replace(staging: Path, dst: Path) -> bool:

@@ -43,22 +43,27 @@ def write_repo(checkpoint: LoadedCheckpoint, dst, *, force: bool = False, repo_i
     with lock_destination(dst):
         clean_stale_folders(dst)
         dst = check_destination(dst, force)  # again, now that no other tvlt convert can change it
-        staging = make_staging(dst)
-        try:
-            logger.info("Writing the weights and configs")
-            checkpoint.model.save_pretrained(staging)
-            checkpoint.processor.save_pretrained(staging)
-            copy_code_files(staging)
-            _complete_auto_maps(staging)
-            (staging / "README.md").write_text(render_model_card(checkpoint, repo_id=repo_id), encoding="utf-8")
-            move_into_place(staging, dst, force)
-        except (OSError, SafetensorError) as error:  # disk full, permissions, ... (safetensors has its own type)
-            discard(staging)
-            reason = getattr(error, "strerror", None) or first_line(error)
-            raise ConversionError(f"writing DST {dst} failed ({reason}); DST is left as it was.") from error
-        except BaseException:
-            discard(staging)
-            raise
+        return write_locked(checkpoint, dst, force=force, repo_id=repo_id)
+
+
+def write_locked(checkpoint: LoadedCheckpoint, dst: Path, *, force: bool, repo_id: str | None) -> Path:
+    """`write_repo`'s work, for a caller that holds DST's lock and has checked DST under it (`convert_checkpoint`)."""
+    staging = make_staging(dst)
+    try:
+        logger.info("Writing the weights and configs")
+        checkpoint.model.save_pretrained(staging)
+        checkpoint.processor.save_pretrained(staging)
+        copy_code_files(staging)
+        _complete_auto_maps(staging)
+        (staging / "README.md").write_text(render_model_card(checkpoint, repo_id=repo_id), encoding="utf-8")
+        move_into_place(staging, dst, force)
+    except (OSError, SafetensorError) as error:  # disk full, permissions, ... (safetensors has its own type)
+        discard(staging)
+        reason = getattr(error, "strerror", None) or first_line(error)
+        raise ConversionError(f"writing DST {dst} failed ({reason}); DST is left as it was.") from error
+    except BaseException:
+        discard(staging)
+        raise
     logger.info("Wrote %s", dst)
     return dst
 
@@ -81,4 +86,4 @@ def _update_json(path: Path, update) -> None:
     path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-__all__ = ["write_repo"]
+__all__ = ["write_locked", "write_repo"]

@@ -13,6 +13,7 @@ from .. import modeling_tvlt
 from ..configuration_tvlt import TvltConfig
 from ..modeling_tvlt import TvltPreTrainedModel
 from ..remote_code_tvlt import ARCHITECTURES as _ARCHITECTURE_NAMES
+from ..remote_code_tvlt import CLASSIFIER_ARCHITECTURE, PRETRAINING_ARCHITECTURE
 from .errors import ConversionError, first_line
 from .hub import read_from_cache_only
 from .original import (
@@ -191,9 +192,9 @@ def _legacy_architecture(config_dict: dict, keys: list[str], source: str) -> str
         return named[0]
     # no (known) architecture recorded: the heads in the weights decide
     if any(key.startswith("classifier.") for key in keys):
-        return "TvltForAudioVisualClassification"
+        return CLASSIFIER_ARCHITECTURE
     if any(key.startswith(("matching_head.", "decoder.", "pixel_mae_head.")) for key in keys):
-        return "TvltForPreTraining"
+        return PRETRAINING_ARCHITECTURE
     if any(key.startswith(("pixel_embeddings.", "tvlt.")) for key in keys):
         return "TvltModel"
     raise ConversionError(f"SRC {source}: the weights hold no TVLT parameters (e.g. {_first_keys(keys)}).")
