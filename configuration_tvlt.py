@@ -2,8 +2,6 @@
 # Licensed under the Apache License, Version 2.0.
 """TVLT model configuration."""
 
-import json
-import os
 from typing import TYPE_CHECKING
 
 from transformers import PretrainedConfig
@@ -290,52 +288,6 @@ class TvltConfig(PretrainedConfig):
         return "regression" if self.loss_type == "regression" else "single_label_classification"
 
 
-# `from_pretrained` options that locate files: the processors pass them on to find `config.json` beside their own
-_LOCATING_OPTIONS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision", "subfolder")
-
-
-def model_config_beside(pretrained_model_name_or_path, **kwargs) -> "TvltConfig | None":
-    """
-    The TVLT model config saved with a processor: `config.json` in the same folder or Hub repo (found with the
-    file-locating options among `kwargs`), or `None` when there is none, it is not a TVLT config or it does not load.
-    """
-    from transformers.utils import cached_file
-
-    path = str(pretrained_model_name_or_path)
-    options = {name: kwargs[name] for name in _LOCATING_OPTIONS if kwargs.get(name) is not None}
-    if os.path.isfile(path):  # a processor config file given by its path
-        path, options = os.path.dirname(path) or ".", {}
-    try:
-        resolved = cached_file(
-            path,
-            "config.json",
-            _raise_exceptions_for_missing_entries=False,
-            _raise_exceptions_for_connection_errors=False,
-            **options,
-        )
-        if not resolved:
-            return None
-        with open(resolved, encoding="utf-8") as file:
-            config_dict = json.load(file)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(config_dict, dict) or config_dict.get("model_type") != TvltConfig.model_type:
-        return None
-    try:
-        return TvltConfig.from_dict(config_dict)
-    except (ValueError, TypeError):
-        return None
-
-
-def processor_fit_message(source, changes: list[str]) -> str:
-    """The one warning line of a processor whose saved settings were sized to its model (see `fit_image_settings`
-    and `fit_audio_settings`)."""
-    return (
-        f"The processor settings saved in {source} do not fit the model in the config.json beside them; sized to the "
-        f"model instead: {'; '.join(changes)}."
-    )
-
-
 # Hub remote code (see remote_code_tvlt.py)
 TvltConfig.register_for_auto_class("AutoConfig")
 
@@ -354,4 +306,4 @@ if TYPE_CHECKING:
     from .retrieval_tvlt import TvltAudioVisualMatcher  # noqa: F401
 
 
-__all__ = ["TvltConfig", "model_config_beside", "processor_fit_message"]
+__all__ = ["TvltConfig"]

@@ -12,11 +12,10 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils import TensorType, logging
 
-from .configuration_tvlt import processor_fit_message
 from .feature_extraction_tvlt import TvltFeatureExtractor
 from .image_processing_tvlt import TvltImageProcessor
 from .media_tvlt import MediaDecodingError, check_media_file, has_audio_track, is_path
-from .processing_utils_tvlt import check_preprocessing_mode
+from .processing_utils_tvlt import check_preprocessing_mode, processor_fit_message
 from .remote_code_tvlt import set_processor_remote_code_entries
 
 
@@ -280,6 +279,7 @@ TvltProcessor.register_for_auto_class("AutoProcessor")
 
 # Remote-code fetch list, written by scripts/fetch_lists.py (see remote_code_tvlt.py): do not edit.
 if TYPE_CHECKING:
+    from .configuration_tvlt import TvltConfig  # noqa: F401
     from .embedding_tvlt import TvltAudioVisualEmbedder  # noqa: F401
     from .inputs_tvlt import TvltClipPreparer  # noqa: F401
     from .modeling_tvlt import TvltPreTrainedModel  # noqa: F401

@@ -6,9 +6,12 @@ beside them, and saving as a Hub code repo."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 
-from .configuration_tvlt import model_config_beside, processor_fit_message
+from .configuration_tvlt import TvltConfig
 from .remote_code_tvlt import set_processor_remote_code_entries
 
 
@@ -39,6 +42,52 @@ class SavesAsRemoteCode:
         writes only this class's entry) and all TVLT code files are copied next to it."""
         set_processor_remote_code_entries(self)
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+
+
+# `from_pretrained` options that locate files: the processors pass them on to find `config.json` beside their own
+_LOCATING_OPTIONS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision", "subfolder")
+
+
+def model_config_beside(pretrained_model_name_or_path, **kwargs) -> TvltConfig | None:
+    """
+    The TVLT model config saved with a processor: `config.json` in the same folder or Hub repo (found with the
+    file-locating options among `kwargs`), or `None` when there is none, it is not a TVLT config or it does not load.
+    """
+    from transformers.utils import cached_file
+
+    path = str(pretrained_model_name_or_path)
+    options = {name: kwargs[name] for name in _LOCATING_OPTIONS if kwargs.get(name) is not None}
+    if os.path.isfile(path):  # a processor config file given by its path
+        path, options = os.path.dirname(path) or ".", {}
+    try:
+        resolved = cached_file(
+            path,
+            "config.json",
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+            **options,
+        )
+        if not resolved:
+            return None
+        with open(resolved, encoding="utf-8") as file:
+            config_dict = json.load(file)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config_dict, dict) or config_dict.get("model_type") != TvltConfig.model_type:
+        return None
+    try:
+        return TvltConfig.from_dict(config_dict)
+    except (ValueError, TypeError):
+        return None
+
+
+def processor_fit_message(source, changes: list[str]) -> str:
+    """The one warning line of a processor whose saved settings were sized to its model (see `fit_image_settings`
+    and `fit_audio_settings`)."""
+    return (
+        f"The processor settings saved in {source} do not fit the model in the config.json beside them; sized to the "
+        f"model instead: {'; '.join(changes)}."
+    )
 
 
 def read_settings_sized_to_model(read, pretrained_model_name_or_path, kwargs: dict, fit, logger) -> tuple[dict, dict]:
@@ -101,6 +150,8 @@ __all__ = [
     "check_positive_int",
     "check_preprocessing_mode",
     "is_tensor",
+    "model_config_beside",
     "num_threads",
+    "processor_fit_message",
     "read_settings_sized_to_model",
 ]
