@@ -22,6 +22,7 @@ from .processing_utils_tvlt import (
     FOREIGN_CONFIG_KEYS,
     PREPROCESSING_MODES,
     SavesAsRemoteCode,
+    cap_to_model,
     check_patch_size,
     check_positive_int,
     check_preprocessing_mode,
@@ -721,12 +722,9 @@ def fit_audio_settings(settings: dict, config, keep=()) -> list[str]:
     if "patch_size" not in keep and list(current.patch_size) != patch_size:
         changes.append(f"audio patch_size {list(current.patch_size)} -> {patch_size}")
         settings["patch_size"] = patch_size
-    length_saved = "spectrogram_length" in saved
-    if "spectrogram_length" not in keep and current.spectrogram_length != config.spectrogram_length:
-        if current.spectrogram_length > config.spectrogram_length or not length_saved:
-            unsaved = "" if length_saved else " (not saved)"
-            changes.append(f"spectrogram_length {current.spectrogram_length}{unsaved} -> {config.spectrogram_length}")
-            settings["spectrogram_length"] = config.spectrogram_length
+    cap_to_model(
+        settings, changes, keep, saved, "spectrogram_length", current.spectrogram_length, config.spectrogram_length
+    )
     return changes
 
 

@@ -28,6 +28,7 @@ from .processing_utils_tvlt import (
     FOREIGN_CONFIG_KEYS,
     PREPROCESSING_MODES,
     SavesAsRemoteCode,
+    cap_to_model,
     check_patch_size,
     check_positive_int,
     check_preprocessing_mode,
@@ -313,12 +314,7 @@ def fit_image_settings(settings: dict, config, keep=()) -> list[str]:
     if "patch_size" not in keep and current.patch_size != patch_size:
         changes.append(f"image patch_size {current.patch_size} -> {patch_size}")
         settings["patch_size"] = patch_size
-    frames_saved = "num_frames" in saved
-    if "num_frames" not in keep and current.num_frames != config.num_frames:
-        if current.num_frames > config.num_frames or not frames_saved:
-            unsaved = "" if frames_saved else " (not saved)"
-            changes.append(f"num_frames {current.num_frames}{unsaved} -> {config.num_frames}")
-            settings["num_frames"] = config.num_frames
+    cap_to_model(settings, changes, keep, saved, "num_frames", current.num_frames, config.num_frames)
     return changes
 
 

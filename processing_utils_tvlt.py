@@ -90,6 +90,16 @@ def processor_fit_message(source, changes: list[str]) -> str:
     )
 
 
+def cap_to_model(settings: dict, changes: list[str], keep, saved: dict, name: str, current, model_value) -> None:
+    """A length the model bounds (`num_frames`, `spectrogram_length`) in saved `settings`: the model's when the saved
+    one is longer or was not saved (noted in `changes`); a shorter saved length stays, it fits the model."""
+    if name in keep or current == model_value or (current < model_value and name in saved):
+        return
+    unsaved = "" if name in saved else " (not saved)"
+    changes.append(f"{name} {current}{unsaved} -> {model_value}")
+    settings[name] = model_value
+
+
 def read_settings_sized_to_model(read, pretrained_model_name_or_path, kwargs: dict, fit, logger) -> tuple[dict, dict]:
     """The saved settings as the base class `read`s them, sized to the model config beside them (`fit`), with one
     warning on `logger` (or, from `TvltProcessor`, the changes added to its list `_tvlt_fit_changes`)."""
@@ -146,6 +156,7 @@ __all__ = [
     "PREPROCESSING_MODES",
     "FOREIGN_CONFIG_KEYS",
     "SavesAsRemoteCode",
+    "cap_to_model",
     "check_patch_size",
     "check_positive_int",
     "check_preprocessing_mode",
