@@ -4,8 +4,8 @@ The command line answers at once: `--help`, `--version` and every argument or fi
 transformers is imported (seconds of start-up). A subcommand module therefore keeps this contract:
 
 - At module level it imports only the standard library and torch-free modules (`tvlt.commands.*` helpers such as
-  `_argtypes` and the path checks of `_checkpoints`); torch, transformers, numpy-heavy code and the package's model and
-  processor modules are imported inside `run`.
+  `_argtypes` and the path checks of `_clip_and_model`, `tvlt.checkpoints.loading`); torch, transformers,
+  numpy-heavy code and the package's model and processor modules are imported inside `run`.
 - `HELP`: one line. `add_arguments(parser)`: argparse only; `type=` functions (`_argtypes`) refuse bad values.
 - `validate(args)` (optional): the torch-free checks of the arguments and the paths they name (exists, is a file or
   a folder, options that need each other, an output format, ...). It runs before anything heavy; put every check that

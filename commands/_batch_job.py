@@ -19,6 +19,7 @@ from tqdm import tqdm
 from transformers.utils import logging as transformers_logging
 
 from .. import inputs_tvlt
+from ..checkpoints.loading import CLASSIFICATION, checkpoint_kind, load_checkpoint
 from ..embedding_tvlt import embed_batch, load_encoder, prepare_inputs
 from ..inputs_tvlt import TvltClipPreparer, TvltDataCollator, batch_on_model
 from ..pipeline_tvlt import scores_from_logits
@@ -26,7 +27,7 @@ from ..processing_tvlt import TvltProcessor
 from . import CommandError
 from ._batch import BatchJob, ClipRow
 from ._batch_output import OutputFolder, job_identity, model_fingerprint
-from ._checkpoints import CLASSIFICATION, check_device, checkpoint_kind, clip_and_model_errors, load_checkpoint
+from ._clip_and_model import check_device, clip_and_model_errors
 
 
 # Every row starts with these; the task's own columns follow

@@ -19,7 +19,7 @@ import os
 import secrets
 import time
 
-from ..conversion.paths import PROCESSOR_CONFIG_FILES
+from ..checkpoints.layout import PROCESSOR_CONFIG_FILES
 from . import CommandError
 from ._batch import JOB_FILE
 

@@ -8,7 +8,7 @@ import sys
 from ..conversion.options import OriginalOptions
 from . import CommandError
 from ._argtypes import positive_int
-from ._checkpoints import quiet_transformers
+from ._clip_and_model import quiet_transformers
 
 
 HELP = (

@@ -2,9 +2,10 @@
 
 import argparse
 
+from ..checkpoints.loading import check_model_argument
 from ._argtypes import seconds
 from ._batch import add_batch_arguments, plan_batch_job
-from ._checkpoints import add_model_arguments, check_model_argument, quiet_transformers
+from ._clip_and_model import add_model_arguments, quiet_transformers
 
 
 HELP = (

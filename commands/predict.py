@@ -7,15 +7,14 @@ import argparse
 import json
 import os
 
+from ..checkpoints.loading import CLASSIFICATION, check_model_argument
 from . import CommandError
 from ._argtypes import positive_int
 from ._batch import OUTPUT_FORMATS, add_batch_arguments, looks_like_batch_input, output_suffix, plan_batch_job
-from ._checkpoints import (
-    CLASSIFICATION,
+from ._clip_and_model import (
     add_clip_arguments,
     add_model_arguments,
     check_clip_and_model_paths,
-    check_model_argument,
     clip_and_model_errors,
     load_clip_and_checkpoint,
     quiet_transformers,

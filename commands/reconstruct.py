@@ -5,10 +5,10 @@ import io
 import os
 import sys
 
+from ..checkpoints.loading import CLASSIFICATION
 from . import CommandError
 from ._argtypes import ratio, seed
-from ._checkpoints import (
-    CLASSIFICATION,
+from ._clip_and_model import (
     add_clip_arguments,
     add_model_arguments,
     check_clip_and_model_paths,

@@ -1,14 +1,8 @@
-"""The one error type of the converter, and the line of a library's error that our one-line messages quote."""
+"""The converter's error: `tvlt.conversion.ConversionError`, the name users catch, is the checkpoint error itself (one
+type for every checkpoint that cannot be used, converted or loaded; see `tvlt.checkpoints.errors`)."""
 
-
-class ConversionError(ValueError):
-    """SRC is not a convertible TVLT checkpoint, or an option does not fit it; the message says what was found."""
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message (libraries' messages can run to pages), or its type when it has none."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+from ..checkpoints.errors import CheckpointError as ConversionError
+from ..checkpoints.errors import first_line
 
 
 __all__ = ["ConversionError", "first_line"]

@@ -35,6 +35,7 @@ import socket
 import time
 from pathlib import Path
 
+from ..checkpoints.layout import PROCESSOR_CONFIG_FILES
 from ..remote_code_tvlt import CODE_FILES
 from .errors import ConversionError
 
@@ -46,8 +47,6 @@ except ImportError:  # pragma: no cover - Windows
 
 logger = logging.getLogger(__name__)
 
-# processor config files a TVLT processor may write (transformers 5.x writes the first; 4.40.2 wrote the second)
-PROCESSOR_CONFIG_FILES = ("processor_config.json", "preprocessor_config.json")
 # Files a conversion writes into DST, besides the TVLT code files (big models are saved in shards with an index)
 REPO_FILE_NAMES = frozenset(
     {
@@ -476,7 +475,6 @@ def _process_alive(pid: int) -> bool:
 
 __all__ = [
     "HUB_ID",
-    "PROCESSOR_CONFIG_FILES",
     "REPO_FILE_NAMES",
     "check_destination",
     "check_paths",

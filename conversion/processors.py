@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
+from ..checkpoints.layout import PROCESSOR_CONFIG_FILES
 from ..configuration_tvlt import TvltConfig
 from .errors import ConversionError
-from .paths import PROCESSOR_CONFIG_FILES
 
 
 def build_processor(config: TvltConfig, *, original: bool, source_folder: Path | None):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from safetensors import SafetensorError
 
+from ..checkpoints.layout import PROCESSOR_CONFIG_FILES
 from ..remote_code_tvlt import (
     CODE_FILES,
     copy_code_files,
@@ -15,7 +16,6 @@ from ..remote_code_tvlt import (
 from .errors import ConversionError, first_line
 from .model_card import render_model_card
 from .paths import (
-    PROCESSOR_CONFIG_FILES,
     check_destination,
     clean_stale_folders,
     discard,

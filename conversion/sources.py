@@ -10,22 +10,9 @@ import yaml
 from huggingface_hub import metadata_load
 
 from .. import modeling_tvlt
-from ..configuration_tvlt import TvltConfig
-from ..modeling_tvlt import TvltPreTrainedModel
-from ..remote_code_tvlt import ARCHITECTURES as _ARCHITECTURE_NAMES
-from ..remote_code_tvlt import CLASSIFIER_ARCHITECTURE, PRETRAINING_ARCHITECTURE
-from .errors import ConversionError, first_line
-from .hub import read_from_cache_only
-from .original import (
-    OriginalOptions,
-    convert_original_state_dict,
-    looks_like_original,
-    original_config,
-    original_layout,
-    unwrap_original_checkpoint,
-)
-from .paths import HUB_ID, PROCESSOR_CONFIG_FILES
-from .preflight import (
+from ..checkpoints.hub import read_from_cache_only
+from ..checkpoints.layout import PROCESSOR_CONFIG_FILES
+from ..checkpoints.preflight import (
     build_on_meta,
     check_checkpoint,
     check_fit,
@@ -34,6 +21,20 @@ from .preflight import (
     specs_of,
     tensor_specs,
 )
+from ..configuration_tvlt import TvltConfig
+from ..modeling_tvlt import TvltPreTrainedModel
+from ..remote_code_tvlt import ARCHITECTURES as _ARCHITECTURE_NAMES
+from ..remote_code_tvlt import CLASSIFIER_ARCHITECTURE, PRETRAINING_ARCHITECTURE
+from .errors import ConversionError, first_line
+from .original import (
+    OriginalOptions,
+    convert_original_state_dict,
+    looks_like_original,
+    original_config,
+    original_layout,
+    unwrap_original_checkpoint,
+)
+from .paths import HUB_ID
 from .processors import build_processor
 
 

@@ -1,7 +1,7 @@
 """A broken checkpoint is one line naming the culprit, for `tvlt convert SRC` and the `--model` of `tvlt predict`,
 `tvlt reconstruct` and `tvlt embed`: a code-running pickle (never run), a weight of the wrong shape or dtype, an
 absurd config. The config is compared with the weight files' headers before anything big is allocated
-(`tvlt.conversion.preflight`)."""
+(`tvlt.checkpoints.preflight`)."""
 
 import json
 import shutil
@@ -12,9 +12,9 @@ import torch
 from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip
 from safetensors.torch import load_file, save_file
 
+from tvlt.checkpoints.errors import CheckpointError as ConversionError
+from tvlt.checkpoints.preflight import check_checkpoint, find_weight_files
 from tvlt.cli import main
-from tvlt.conversion.errors import ConversionError
-from tvlt.conversion.preflight import check_checkpoint, find_weight_files
 
 
 TABLE = "tvlt.pixel_embeddings.temporal_embed"

@@ -213,10 +213,34 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
+def test_checkpoint_loading_lives_outside_the_converter():
+    """Only `tvlt convert` reaches into `conversion/`; every command loads checkpoints through `checkpoints/`, which
+    depends on neither the converter nor the command line."""
+    package = Path(tvlt.__file__).parent
+    for module in sorted((package / "commands").glob("*.py")):
+        if module.name != "convert.py":
+            assert "conversion" not in _imported_modules(module), f"{module.name} imports from conversion/"
+    for module in sorted((package / "checkpoints").glob("*.py")):
+        assert not {"conversion", "commands"} & _imported_modules(module), f"checkpoints/{module.name}"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The first component of every relative module a file imports from, at any depth (`..conversion.x` ->
+    `conversion`)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
 def test_wheel_holds_the_flat_modules_as_package_tvlt(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"tvlt/{name}" for name in (*CODE_FILES, "__init__.py", "__main__.py", "cli.py")}
     expected |= {"tvlt/commands/__init__.py", "tvlt/commands/convert.py", "tvlt/conversion/__init__.py"}
+    expected |= {"tvlt/checkpoints/__init__.py", "tvlt/checkpoints/loading.py", "tvlt/checkpoints/preflight.py"}
     assert expected <= names
     assert not [
         name

@@ -2,8 +2,8 @@
 
 The model is built on the meta device (shapes, no memory) and compared with the tensors' shapes and dtypes read from
 the files' headers (safetensors) or a `weights_only` load onto the meta device (PyTorch files, which never runs pickled
-code). Every mismatch is one `ConversionError` line naming the key or config field and what was expected. Used by
-`tvlt convert` and by the `--model` of `tvlt predict` / `tvlt reconstruct`, before `from_pretrained`.
+code). Every mismatch is one `CheckpointError` line naming the key or config field and what was expected. Used by
+`tvlt convert` and by the `--model` of every other command, before `from_pretrained`.
 """
 
 from __future__ import annotations
@@ -16,16 +16,10 @@ from pathlib import Path
 
 import torch
 
-from .errors import ConversionError, first_line
+from .errors import CheckpointError, first_line
+from .layout import WEIGHT_FILES
 
 
-# transformers' weight files, in the order `from_pretrained` prefers them; an index names the shards
-WEIGHT_FILES = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-)
 # the model's encoder inside a model with heads (`PreTrainedModel.base_model_prefix`)
 _BASE_PREFIX = "tvlt."
 # config fields that count the layers of a stack, and the keys of that stack's layers
@@ -82,9 +76,9 @@ def find_weight_files(folder: Path) -> list[Path]:
         shards = shard_names(path)
         missing = [shard for shard in shards if not (folder / shard).is_file()]
         if missing:
-            raise ConversionError(f"{path} names shards that are missing: {', '.join(missing[:3])}.")
+            raise CheckpointError(f"{path} names shards that are missing: {', '.join(missing[:3])}.")
         return [folder / shard for shard in shards]
-    raise ConversionError(f"{folder} has a config.json but no weights: expected one of {', '.join(WEIGHT_FILES)}.")
+    raise CheckpointError(f"{folder} has a config.json but no weights: expected one of {', '.join(WEIGHT_FILES)}.")
 
 
 def shard_names(index: Path) -> list[str]:
@@ -92,11 +86,11 @@ def shard_names(index: Path) -> list[str]:
         weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
         shards = sorted(set(weight_map.values()))
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ConversionError(
+        raise CheckpointError(
             f"{index} is not a readable weight index (a `weight_map` of shard names): {first_line(error)}"
         ) from None
     if not shards or not all(isinstance(s, str) and "/" not in s and s not in ("", ".", "..") for s in shards):
-        raise ConversionError(f"{index} names no shards, or names that are not file names.")
+        raise CheckpointError(f"{index} names no shards, or names that are not file names.")
     return shards
 
 
@@ -115,10 +109,10 @@ def tensor_specs(path: Path) -> dict[str, TensorSpec]:
                     specs[key] = TensorSpec(tuple(tensor.get_shape()), dtype, dtype.startswith(("float", "bfloat")))
                 return specs
         except (SafetensorError, OSError) as error:
-            raise ConversionError(f"{path} is not a readable safetensors file: {first_line(error)}") from None
+            raise CheckpointError(f"{path} is not a readable safetensors file: {first_line(error)}") from None
     state_dict = load_weights_only(path, map_location="meta")
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise ConversionError(f"{path} does not hold a state dict of tensors.")
+        raise CheckpointError(f"{path} does not hold a state dict of tensors.")
     return specs_of(state_dict)
 
 
@@ -135,14 +129,14 @@ def load_weights_only(path: Path, map_location="cpu"):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        raise ConversionError(
+        raise CheckpointError(
             f"{path} is refused: it pickles more than tensors and plain containers ({_pickle_reason(error)}), and "
             "unpickling it could run code. Only state dicts are read (torch.load(weights_only=True)). If you trust "
             "the file, save its state dict alone: torch.save(torch.load(path, weights_only=False)['state_dict'], "
             "'x.ckpt')."
         ) from None
     except Exception as error:  # noqa: BLE001 - the unpickler fails on foreign bytes with any error type
-        raise ConversionError(
+        raise CheckpointError(
             f"{path} is not a PyTorch checkpoint torch.load can read ({type(error).__name__}: {first_line(error)})"
         ) from None
 
@@ -165,11 +159,11 @@ def check_config_sizes(config, source: str) -> None:
             continue
         values = value if isinstance(value, (list, tuple)) else [value]
         if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
-            raise ConversionError(f"{source}: config.json field `{name}` is {value!r}; expected a positive integer.")
+            raise CheckpointError(f"{source}: config.json field `{name}` is {value!r}; expected a positive integer.")
     for name in _LAYER_STACKS:
         value = getattr(config, name, None)
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-            raise ConversionError(f"{source}: config.json field `{name}` is {value!r}; expected an integer >= 0.")
+            raise CheckpointError(f"{source}: config.json field `{name}` is {value!r}; expected an integer >= 0.")
 
 
 def check_layer_counts(config, specs: dict[str, TensorSpec], source: str, file_label: str) -> None:
@@ -178,7 +172,7 @@ def check_layer_counts(config, specs: dict[str, TensorSpec], source: str, file_l
         indices = {int(match.group(1)) for key in specs if (match := pattern.match(key))}
         expected = getattr(config, name, None)
         if indices and expected is not None and expected != max(indices) + 1:
-            raise ConversionError(
+            raise CheckpointError(
                 f"{source}: config.json field `{name}` is {expected}, but {file_label} holds {max(indices) + 1} such "
                 "layers."
             )
@@ -196,7 +190,7 @@ def build_on_meta(model_class, config, source: str):
         sizes = sorted({int(n) for n in re.findall(r"-?\d+", message) if len(n) < 40}, key=abs, reverse=True)
         fields = next((found for size in sizes if (found := _fields_in(config, [size]))), [])
         culprit = f"config.json {', '.join(fields)}" if fields else "its config.json"
-        raise ConversionError(
+        raise CheckpointError(
             f"{source}: cannot build {model_class.__name__} from {culprit}: {message}. Check the sizes in config.json."
         ) from None
 
@@ -213,7 +207,7 @@ def check_fit(model, specs: dict[str, TensorSpec], config, source: str, file_lab
         if place is None:
             continue
         if not spec.floating:
-            raise ConversionError(
+            raise CheckpointError(
                 f"{source}: `{key}` is {spec.dtype} in {file_label}; expected a floating-point tensor (float32, "
                 "float16 or bfloat16)."
             )
@@ -232,7 +226,7 @@ def check_fit(model, specs: dict[str, TensorSpec], config, source: str, file_lab
         (key, _, theirs, needed), fields = first
         implied = f"config.json ({', '.join(fields)}) implies" if fields else "the model needs"
         more = f" ({len(mismatches) - 1} more tensors differ)" if len(mismatches) > 1 else ""
-        raise ConversionError(
+        raise CheckpointError(
             f"{source}: `{key}` has shape {_shape(theirs)} in {file_label}, but {implied} {_shape(needed)}{more}."
         )
 
