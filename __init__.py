@@ -73,6 +73,7 @@ def _register_with_auto_classes() -> None:
     from .image_processing_tvlt import TvltImageProcessor
     from .modeling_tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel
     from .processing_tvlt import TvltProcessor
+    from .processing_utils_tvlt import size_auto_class_loads
 
     AutoConfig.register(TvltConfig.model_type, TvltConfig, exist_ok=True)
     AutoModel.register(TvltConfig, TvltModel, exist_ok=True)
@@ -84,6 +85,10 @@ def _register_with_auto_classes() -> None:
     AutoImageProcessor.register(TvltConfig, slow_image_processor_class=TvltImageProcessor, exist_ok=True)
     AutoFeatureExtractor.register(TvltConfig, TvltFeatureExtractor, exist_ok=True)
     AutoProcessor.register(TvltConfig, TvltProcessor, exist_ok=True)
+    # from 5.25 these two read the saved settings themselves and call `from_dict`, never the class's own
+    # `from_pretrained`: this tells TVLT's `from_dict` where they load from, to size the processor to the model beside
+    size_auto_class_loads(AutoImageProcessor)
+    size_auto_class_loads(AutoFeatureExtractor)
     _register_pipeline(AutoModelForVideoClassification)
     _registered = True
 

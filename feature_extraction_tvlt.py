@@ -27,8 +27,9 @@ from .processing_utils_tvlt import (
     check_positive_int,
     check_preprocessing_mode,
     is_tensor,
+    loading_from,
     num_threads,
-    read_settings_sized_to_model,
+    size_saved_settings,
 )
 
 
@@ -154,7 +155,12 @@ class TvltFeatureExtractor(SavesAsRemoteCode, SequenceFeatureExtractor):
     @classmethod
     def from_dict(cls, feature_extractor_dict: dict, **kwargs):
         """Like the base class, but settings passed as keyword arguments apply even when the saved dict lacks them
-        (a 4.40.2 config has no `preprocessing_mode`, for example)."""
+        (a 4.40.2 config has no `preprocessing_mode`, for example); inside a `from_pretrained` (this class's,
+        `TvltProcessor`'s or an Auto class's) the saved settings are first sized to the model beside them."""
+        # inside a `from_pretrained` (this class's, `TvltProcessor`'s or an Auto class's): sized to the model beside
+        feature_extractor_dict = size_saved_settings(
+            "feature_extractor", feature_extractor_dict, kwargs, fit_audio_settings
+        )
         feature_extractor_dict = dict(feature_extractor_dict)
         saved_hop_length = feature_extractor_dict.get("hop_length")
         if "hop_length_to_sampling_rate" not in feature_extractor_dict and isinstance(saved_hop_length, int):
@@ -176,15 +182,13 @@ class TvltFeatureExtractor(SavesAsRemoteCode, SequenceFeatureExtractor):
         return output
 
     @classmethod
-    def get_feature_extractor_dict(cls, pretrained_model_name_or_path, **kwargs):
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """
-        The saved settings, as the base class reads them, sized to the model when a TVLT `config.json` sits beside
-        them (see `fit_audio_settings`), with one warning saying what changed. Settings passed to `from_pretrained`
-        are kept as given.
+        Load the saved settings like the base class, sized to the model when a TVLT `config.json` sits beside them
+        (see `fit_audio_settings`), with one warning saying what changed. Settings passed here are kept as given.
         """
-        return read_settings_sized_to_model(
-            super().get_feature_extractor_dict, pretrained_model_name_or_path, kwargs, fit_audio_settings, logger
-        )
+        with loading_from(pretrained_model_name_or_path, kwargs):
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @property
     def hop_length(self) -> int:

@@ -33,8 +33,9 @@ from .processing_utils_tvlt import (
     check_positive_int,
     check_preprocessing_mode,
     is_tensor,
+    loading_from,
     num_threads,
-    read_settings_sized_to_model,
+    size_saved_settings,
 )
 
 
@@ -149,16 +150,22 @@ class TvltImageProcessor(SavesAsRemoteCode, BaseImageProcessor):
         return output
 
     @classmethod
-    def get_image_processor_dict(cls, pretrained_model_name_or_path, **kwargs):
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """
-        The saved settings, as the base class reads them, sized to the model when a TVLT `config.json` sits beside
-        them: settings that contradict the model, and `num_frames` when it was not saved, are the model's (see
+        Load the saved settings like the base class, sized to the model when a TVLT `config.json` sits beside them:
+        settings that contradict the model, and `num_frames` when it was not saved, are the model's (see
         `fit_image_settings`; transformers 4.40.2's `save_pretrained` dropped every image setting). One warning says
-        what changed. Settings passed to `from_pretrained` are kept as given.
+        what changed. Settings passed here are kept as given.
         """
-        return read_settings_sized_to_model(
-            super().get_image_processor_dict, pretrained_model_name_or_path, kwargs, fit_image_settings, logger
-        )
+        with loading_from(pretrained_model_name_or_path, kwargs):
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    @classmethod
+    def from_dict(cls, image_processor_dict: dict, **kwargs):
+        """Like the base class; inside a `from_pretrained` (this class's, `TvltProcessor`'s or an Auto class's) the
+        saved settings are first sized to the model beside them (`size_saved_settings`)."""
+        image_processor_dict = size_saved_settings("image_processor", image_processor_dict, kwargs, fit_image_settings)
+        return super().from_dict(image_processor_dict, **kwargs)
 
     def preprocess(
         self,

@@ -15,7 +15,7 @@ from transformers.utils import TensorType, logging
 from .feature_extraction_tvlt import TvltFeatureExtractor
 from .image_processing_tvlt import TvltImageProcessor
 from .media_tvlt import MediaDecodingError, check_media_file, has_audio_track, is_path
-from .processing_utils_tvlt import check_preprocessing_mode, processor_fit_message
+from .processing_utils_tvlt import check_preprocessing_mode, loading_from
 from .remote_code_tvlt import set_processor_remote_code_entries
 
 
@@ -225,16 +225,14 @@ class TvltProcessor(ProcessorMixin):
                 f"TvltProcessor.from_pretrained ignores the unknown option(s) {sorted(unknown)}; its settings are "
                 f"{sorted(_IMAGE_INIT_KWARGS | _AUDIO_INIT_KWARGS)}."
             )
-        # both sub-processors are sized to the model beside them; one warning says what changed in either
-        changes = []
-        image_processor = TvltImageProcessor.from_pretrained(
-            pretrained_model_name_or_path, **hub_kwargs, **image_settings, _tvlt_fit_changes=changes
-        )
-        feature_extractor = TvltFeatureExtractor.from_pretrained(
-            pretrained_model_name_or_path, **hub_kwargs, **audio_settings, _tvlt_fit_changes=changes
-        )
-        if changes:
-            logger.warning(processor_fit_message(pretrained_model_name_or_path, changes))
+        # both sub-processors are sized to the model beside them, read once; one warning says what changed in either
+        with loading_from(pretrained_model_name_or_path, hub_kwargs):
+            image_processor = TvltImageProcessor.from_pretrained(
+                pretrained_model_name_or_path, **hub_kwargs, **image_settings
+            )
+            feature_extractor = TvltFeatureExtractor.from_pretrained(
+                pretrained_model_name_or_path, **hub_kwargs, **audio_settings
+            )
         return cls(image_processor=image_processor, feature_extractor=feature_extractor)
 
 

@@ -2,17 +2,24 @@
 # Licensed under the Apache License, Version 2.0.
 """What the TVLT image processor and feature extractor share: the preprocessing modes and the checks of their
 settings, the keys of the one config file transformers 4.40.2 saved for both, reading saved settings sized to the model
-beside them, and saving as a Hub code repo."""
+beside them on every loading path, and saving as a Hub code repo."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import json
 import os
 
 import numpy as np
+from transformers.utils import logging
 
 from .configuration_tvlt import TvltConfig
 from .remote_code_tvlt import set_processor_remote_code_entries
+
+
+logger = logging.get_logger(__name__)
 
 
 PREPROCESSING_MODES = ("transformers", "original")
@@ -100,19 +107,89 @@ def cap_to_model(settings: dict, changes: list[str], keep, saved: dict, name: st
     settings[name] = model_value
 
 
-def read_settings_sized_to_model(read, pretrained_model_name_or_path, kwargs: dict, fit, logger) -> tuple[dict, dict]:
-    """The saved settings as the base class `read`s them, sized to the model config beside them (`fit`), with one
-    warning on `logger` (or, from `TvltProcessor`, the changes added to its list `_tvlt_fit_changes`)."""
-    report = kwargs.pop("_tvlt_fit_changes", None)
-    settings, kwargs_left = read(pretrained_model_name_or_path, **kwargs)
-    config = model_config_beside(pretrained_model_name_or_path, **kwargs)
-    if config is not None:
-        changes = fit(settings, config, keep=kwargs_left)
-        if report is not None:
-            report.extend(changes)
-        elif changes:
-            logger.warning(processor_fit_message(pretrained_model_name_or_path, changes))
-    return settings, kwargs_left
+class _Load:
+    """One `from_pretrained` of a TVLT processor (or of an Auto class that may build one): where from, the model
+    config beside it (read once, on first need) and what sizing changed, for the one warning at the end."""
+
+    def __init__(self, source, kwargs: dict):
+        self.source = source
+        self.options = {name: kwargs[name] for name in _LOCATING_OPTIONS if kwargs.get(name) is not None}
+        self.changes: list[str] = []
+        self.sized: set[str] = set()
+        self._config = _UNREAD
+
+    @property
+    def config(self) -> TvltConfig | None:
+        if self._config is _UNREAD:
+            self._config = model_config_beside(self.source, **self.options)
+        return self._config
+
+
+_UNREAD = object()
+_current_load: contextvars.ContextVar[_Load | None] = contextvars.ContextVar("tvlt_processor_load", default=None)
+
+
+@contextlib.contextmanager
+def loading_from(pretrained_model_name_or_path, kwargs: dict):
+    """
+    Mark a `from_pretrained` of `pretrained_model_name_or_path` (with its `kwargs`), so that the TVLT processors built
+    inside it size their saved settings to the model config beside them (`size_saved_settings`). Loads nested inside
+    a load of the same source share it: `TvltProcessor` reads `config.json` once for both halves and warns once.
+    """
+    outer = _current_load.get()
+    if outer is not None and str(outer.source) == str(pretrained_model_name_or_path):
+        yield outer
+        return
+    load = _Load(pretrained_model_name_or_path, kwargs)
+    token = _current_load.set(load)
+    try:
+        yield load
+    finally:
+        _current_load.reset(token)
+    if load.changes:
+        logger.warning(processor_fit_message(load.source, load.changes))
+
+
+def size_saved_settings(kind: str, settings: dict, given, fit) -> dict:
+    """
+    The saved `settings` of a processor of `kind` ("image_processor" or "feature_extractor") as its `from_dict` is
+    about to build it: when built inside a `loading_from` whose source has a TVLT `config.json`, a copy sized to that
+    model (`fit`), the settings named in `given` (passed to `from_pretrained`) kept as given. Sized once per load.
+
+    This is the one hook every loading path goes through: `from_pretrained` of the class, of `TvltProcessor` and of
+    the Auto classes all end in `from_dict`, but only some hand over the source (transformers 5.25 made
+    `AutoImageProcessor` and `AutoFeatureExtractor` read the file themselves and call `from_dict`); `loading_from`
+    carries it there.
+    """
+    load = _current_load.get()
+    if load is None or kind in load.sized:
+        return settings
+    load.sized.add(kind)
+    if load.config is None:
+        return settings
+    settings = dict(settings)
+    load.changes.extend(fit(settings, load.config, keep=frozenset(given)))
+    return settings
+
+
+def size_auto_class_loads(auto_class) -> None:
+    """
+    Make `auto_class.from_pretrained` (`AutoImageProcessor`, `AutoFeatureExtractor`) a `loading_from` of its source,
+    so that a TVLT processor it builds is sized to the model beside it on every transformers 5.x (5.25 no longer calls
+    the class's own `from_pretrained`). Idempotent; other models' processors are untouched.
+    """
+    original = auto_class.__dict__["from_pretrained"].__func__
+    if getattr(original, "_tvlt_loading_from", False):
+        return
+
+    @functools.wraps(original)
+    def from_pretrained(cls, *args, **kwargs):
+        source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+        with loading_from(source, kwargs):
+            return original(cls, *args, **kwargs)
+
+    from_pretrained._tvlt_loading_from = True
+    auto_class.from_pretrained = classmethod(from_pretrained)
 
 
 def check_preprocessing_mode(preprocessing_mode) -> str:
@@ -164,5 +241,7 @@ __all__ = [
     "model_config_beside",
     "num_threads",
     "processor_fit_message",
-    "read_settings_sized_to_model",
+    "loading_from",
+    "size_auto_class_loads",
+    "size_saved_settings",
 ]

@@ -126,6 +126,28 @@ def fetch_and_save(case: dict) -> dict:
     }
 
 
+def load_processor_settings(case: dict) -> dict:
+    """Load a processor (`loader`: AutoProcessor, or the two single-component Auto classes together) with remote
+    code only; report both halves' settings (their `to_dict`) and what they make of the case's raw inputs."""
+    import numpy as np
+    import transformers
+
+    # transformers 5.4-5.17 export a placeholder that needs torchvision as AutoImageProcessor; the class does not
+    image_auto = importlib.import_module("transformers.models.auto.image_processing_auto")
+    repo = case["repo"]
+    if case["loader"] == "AutoProcessor":
+        processor = transformers.AutoProcessor.from_pretrained(repo, trust_remote_code=True)
+        image, audio = processor.image_processor, processor.feature_extractor
+    else:
+        image = image_auto.AutoImageProcessor.from_pretrained(repo, trust_remote_code=True)
+        audio = transformers.AutoFeatureExtractor.from_pretrained(repo, trust_remote_code=True)
+    raw = np.load(case["raw_inputs"])
+    pixels = image([list(raw["video"])], return_tensors="np")
+    sound = audio(raw["audio"], sampling_rate=44100, return_tensors="np")
+    np.savez(case["output"], **{k: v for k, v in {**pixels, **sound}.items() if hasattr(v, "shape")})
+    return {"image_processor": image.to_json_string(), "feature_extractor": audio.to_json_string()}
+
+
 def main(site_packages: str, job_file: str) -> int:
     sys.path.append(site_packages)
     try:
@@ -145,6 +167,7 @@ def main(site_packages: str, job_file: str) -> int:
             report["fetch"][case["name"]] = fetch_and_save(case)
         except Exception as error:  # noqa: BLE001 - reported per case, so that one failure hides no other
             report["fetch"][case["name"]] = {"error": f"{type(error).__name__}: {error}"}
+    report["settings"] = {case["name"]: load_processor_settings(case) for case in job.get("settings", [])}
     report["sys_path"] = sys.path
     torch.save(tensors, job["output"])
     Path(job["report"]).write_text(json.dumps(report, indent=1))
