@@ -6,7 +6,10 @@ transformers is imported (seconds of start-up). A subcommand module therefore ke
 - At module level it imports only the standard library and torch-free modules (`tvlt.commands.*` helpers such as
   `_argtypes` and the path checks of `_clip_and_model`, `tvlt.checkpoints.loading`); torch, transformers,
   numpy-heavy code and the package's model and processor modules are imported inside `run`.
-- `HELP`: one line. `add_arguments(parser)`: argparse only; `type=` functions (`_argtypes`) refuse bad values.
+- `HELP`: one sentence. `USAGE`: the usage line's arguments, the ones most users give (argparse's own lists every
+  option). `EXAMPLES`: working command lines, shown at the end of `--help`. `add_arguments(parser)`: argparse only;
+  the options most users need on the parser itself, the rest in titled groups (`_argtypes.option_group`); `type=`
+  functions (`_argtypes`) refuse bad values.
 - `validate(args)` (optional): the torch-free checks of the arguments and the paths they name (exists, is a file or
   a folder, options that need each other, an output format, ...). It runs before anything heavy; put every check that
   can be made without torch, transformers or a media decoder here.
@@ -35,18 +38,45 @@ class _ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's wrapping, except for the examples at the end (`epilog`), whose command lines must stay whole."""
+
+    def _fill_text(self, text, width, indent):
+        if text.startswith(_EXAMPLES_TITLE):
+            return text
+        return super()._fill_text(text, width, indent)
+
+
+_EXAMPLES_TITLE = "examples:"
+
+
+def _examples(lines: list[str]) -> str:
+    return "\n".join([_EXAMPLES_TITLE, *(f"  {line}" for line in lines)])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog="tvlt",
         description="TVLT (Textless Vision-Language Transformer) for transformers 5.x.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    first_examples = []
     for name in SUBCOMMANDS:
         module = importlib.import_module(f"{__package__}.commands.{name}")
-        subparser = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        subparser = subparsers.add_parser(
+            name,
+            help=module.HELP,
+            description=module.HELP,
+            usage=f"tvlt {name} {module.USAGE}",
+            epilog=_examples(module.EXAMPLES),
+            formatter_class=_HelpFormatter,
+        )
         module.add_arguments(subparser)
         subparser.set_defaults(_validate=getattr(module, "validate", None), _run=module.run)
+        first_examples.append(module.EXAMPLES[0])
+    parser.epilog = _examples([*first_examples, "tvlt COMMAND --help    (more examples, every option)"])
     return parser
 
 

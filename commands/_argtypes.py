@@ -10,6 +10,15 @@ import math
 MAX_SECONDS = 10_000_000
 
 
+def option_group(parser: argparse.ArgumentParser, title: str):
+    """The parser's `--help` group of this title, made on first use: commands that share argument helpers show the
+    options under the same headings, in the order the command first asks for them."""
+    groups = vars(parser).setdefault("tvlt_option_groups", {})  # argparse has no public lookup of its groups
+    if title not in groups:
+        groups[title] = parser.add_argument_group(title)
+    return groups[title]
+
+
 def _number(text: str, kind, expected: str):
     try:
         return kind(text)
@@ -66,4 +75,13 @@ def seed(text: str) -> int:
     return value
 
 
-__all__ = ["MAX_SECONDS", "chunk_length", "non_negative_int", "positive_int", "ratio", "seconds", "seed"]
+__all__ = [
+    "MAX_SECONDS",
+    "chunk_length",
+    "non_negative_int",
+    "option_group",
+    "positive_int",
+    "ratio",
+    "seconds",
+    "seed",
+]

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 
 from . import CommandError
-from ._argtypes import non_negative_int, positive_int
+from ._argtypes import MAX_SECONDS, non_negative_int, option_group, positive_int
 
 
 # Output formats, by the extension of --out (a folder of parts: see _batch_output.py)
@@ -31,10 +31,7 @@ VIDEO_EXTENSIONS = (
     ".ogv", ".gif",
 )  # fmt: skip
 DTYPES = ("float32", "float16", "bfloat16")
-OUT_HELP = (
-    "folder of result parts to write (Parquet or JSON Lines, by its extension); re-running the same command resumes, "
-    "skipping the clips already there"
-)
+BATCH_OPTIONS = "batch jobs (several files, a folder, a glob or a manifest)"
 _GLOB_CHARACTERS = set("*?[")
 
 
@@ -61,9 +58,14 @@ class ClipRow:
 def add_batch_arguments(parser: argparse.ArgumentParser, out: bool = True) -> None:
     """--out (unless the command has its own), --batch-size, --num-workers, --dtype, --rows-per-part, --force, --quiet
     (--device: add_model_arguments)."""
-    group = parser.add_argument_group("batch jobs (a folder, a glob, a CSV/JSONL manifest, or several files)")
     if out:
-        group.add_argument("--out", metavar="RESULTS.parquet|RESULTS.jsonl", help=OUT_HELP)
+        parser.add_argument(
+            "--out",
+            metavar="RESULTS.parquet|RESULTS.jsonl",
+            help="folder of result parts to write (Parquet or JSON Lines, by its extension); running the same command "
+            "again resumes, skipping the clips already there",
+        )
+    group = option_group(parser, BATCH_OPTIONS)
     group.add_argument(
         "--batch-size", type=positive_int, default=8, metavar="N", help="clips per forward pass (default: 8)"
     )
@@ -74,7 +76,13 @@ def add_batch_arguments(parser: argparse.ArgumentParser, out: bool = True) -> No
         metavar="N",
         help="DataLoader worker processes that decode the next clips while the model runs (default: 2; 0: none)",
     )
-    group.add_argument("--dtype", choices=DTYPES, default="float32", help="model precision (default: float32)")
+    group.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="float32",
+        metavar="DTYPE",
+        help=f"model precision: {', '.join(DTYPES)} (default: float32)",
+    )
     group.add_argument(
         "--rows-per-part",
         type=positive_int,
@@ -159,6 +167,12 @@ def read_manifest(path: str, start: float | None = None, end: float | None = Non
         if video is None:
             raise CommandError(f"{where}: no `video` (a video file, relative to the manifest's folder or absolute).")
         audio = _text(record.get("audio"), "audio", where)
+        for column, value in (("video", video), ("audio", audio)):
+            if value is not None and value.lower().endswith(MANIFEST_SUFFIXES):  # e.g. a manifest that lists itself
+                raise CommandError(
+                    f"{where}: `{column}` {value} is a manifest, not a media file; manifests do not nest: give "
+                    "several manifests on the command line instead."
+                )
         row_start = _seconds(record.get("start"), "start", where)
         row_end = _seconds(record.get("end"), "end", where)
         if row_start is None and row_end is None:  # a row with a window of its own keeps it whole
@@ -288,8 +302,11 @@ def _seconds(value, column: str, where: str) -> float | None:
             number = float(value)
         except (TypeError, ValueError):
             number = math.nan
-    if not (math.isfinite(number) and number >= 0):
-        raise CommandError(f"{where}: `{column}` must be a non-negative number of seconds, got {json.dumps(value)}.")
+    if not (math.isfinite(number) and 0 <= number <= MAX_SECONDS):
+        raise CommandError(
+            f"{where}: `{column}` must be a number of seconds from 0 to {MAX_SECONDS:,} (116 days), got "
+            f"{json.dumps(value)}."
+        )
     return number
 
 
@@ -415,6 +432,7 @@ def launch_from_environment(environ=os.environ) -> Launch:
 
 
 __all__ = [
+    "BATCH_OPTIONS",
     "DTYPES",
     "JOB_FILE",
     "MANIFEST_COLUMNS",

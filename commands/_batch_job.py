@@ -21,7 +21,7 @@ from transformers.utils import logging as transformers_logging
 from .. import inputs_tvlt
 from ..checkpoints.loading import CLASSIFICATION, checkpoint_kind, load_checkpoint
 from ..embedding_tvlt import embed_batch, load_encoder, prepare_inputs
-from ..inputs_tvlt import TvltClipPreparer, TvltDataCollator, batch_on_model
+from ..inputs_tvlt import MissingAudioError, TvltClipPreparer, TvltDataCollator, batch_on_model
 from ..pipeline_tvlt import scores_from_logits
 from ..processing_tvlt import TvltProcessor
 from . import CommandError
@@ -171,8 +171,11 @@ class _ClipDataset(Dataset):
 
     def __getitem__(self, index: int):
         position = self.first + index
+        row = self.rows[position]
         try:
-            return position, prepare_inputs(self.clip_preparer, self.rows[position].as_clip(), self.modality), None
+            return position, prepare_inputs(self.clip_preparer, row.as_clip(), self.modality), None
+        except MissingAudioError:  # the library's hint is Python (`{'video': ..., 'audio': ...}`); say it for a job
+            return position, None, missing_audio_error(row)
         except Exception as error:  # noqa: BLE001 - a clip that cannot be read becomes a row with its error
             return position, None, describe_error(error)
 
@@ -207,6 +210,12 @@ def _quiet_clip_warnings() -> int:
     level = inputs_tvlt.logger.level
     inputs_tvlt.logger.setLevel(logging.ERROR)
     return level
+
+
+def missing_audio_error(row: ClipRow) -> str:
+    return (
+        f"MissingAudioError: {row.video}: the video has no audio track; give its audio in a manifest's `audio` column."
+    )
 
 
 def describe_error(error: BaseException) -> str:

@@ -8,7 +8,14 @@ import os
 from ..checkpoints.errors import first_line
 from ..checkpoints.loading import check_model_argument, load_checkpoint
 from . import CommandError
-from ._argtypes import seconds
+from ._argtypes import option_group, seconds
+
+
+# The `--help` headings that several commands share (the options most users need stand under none)
+WINDOW_OPTIONS = "time window"
+SOURCE_AND_DEVICE_OPTIONS = "checkpoint source and device"
+# what `--help` says of the audio a model takes: the window's default end and the longest `--chunk-length`
+AUDIO_SPAN_TEXT = "the model's audio span: 23.78 s for TVLT-base, 2.98 s for the demo checkpoint"
 
 
 def add_clip_arguments(parser: argparse.ArgumentParser, default_start: str = "0", batch: bool = False) -> None:
@@ -19,41 +26,42 @@ def add_clip_arguments(parser: argparse.ArgumentParser, default_start: str = "0"
             "video",
             nargs="+",
             metavar="VIDEO",
-            help="a video file (mp4, mkv, webm, avi, mov, ...); with --out RESULTS.parquet (or .jsonl), a batch job: "
-            "video files, folders, glob patterns (quoted) or CSV/JSONL manifests (columns video, audio, start, end, "
-            "id)",
+            help="a video file (mp4, mkv, webm, avi, mov, ...); for a batch job: video files, folders, quoted glob "
+            "patterns or CSV/JSONL manifests (columns video, audio, start, end, id)",
         )
     else:
         parser.add_argument("video", metavar="VIDEO", help="a video file (mp4, mkv, webm, avi, mov, ...)")
     parser.add_argument(
         "--audio",
         metavar="FILE",
-        help="the audio to use instead of the video's own track (a wav/flac/mp3/... file, or another video's track); "
-        "needed when the video has no sound",
+        help="audio to use instead of the video's own track (a wav/flac/mp3/... file or another video); needed when "
+        "the video has no sound",
     )
-    parser.add_argument(
+    window = option_group(parser, WINDOW_OPTIONS)
+    window.add_argument(
         "--start",
         type=seconds,
         metavar="S",
-        help=f"start of the time window read from the files (default: {default_start})",
+        help=f"start of the window read from the files, in seconds (default: {default_start})",
     )
-    parser.add_argument(
-        "--end",
-        type=seconds,
-        metavar="S",
-        help="end of the time window (default: start + as much audio as the model takes, ~24 s for TVLT-base)",
+    window.add_argument(
+        "--end", type=seconds, metavar="S", help=f"end of the window (default: start + {AUDIO_SPAN_TEXT})"
     )
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model among the options most users need; --revision and --device under their heading."""
     parser.add_argument(
         "--model",
         required=True,
         metavar="DIR_OR_ID",
         help="a TVLT checkpoint: a local folder (e.g. made by `tvlt convert`) or a Hub repo id",
     )
-    parser.add_argument("--revision", help="branch, tag or commit of a Hub repo (default: main)")
-    parser.add_argument("--device", help="where to run the model, e.g. cpu, cuda, cuda:1 (default: cuda if available)")
+    source_and_device = option_group(parser, SOURCE_AND_DEVICE_OPTIONS)
+    source_and_device.add_argument("--revision", help="branch, tag or commit of a Hub repo (default: main)")
+    source_and_device.add_argument(
+        "--device", help="where to run the model, e.g. cpu, cuda, cuda:1 (default: cuda if available)"
+    )
 
 
 def check_device(device: str | None) -> None:
@@ -160,6 +168,9 @@ def quiet_transformers():
 
 
 __all__ = [
+    "AUDIO_SPAN_TEXT",
+    "SOURCE_AND_DEVICE_OPTIONS",
+    "WINDOW_OPTIONS",
     "add_clip_arguments",
     "add_model_arguments",
     "check_clip_and_model_paths",

@@ -11,57 +11,71 @@ import math
 import os
 
 from . import CommandError
-from ._argtypes import chunk_length, seconds
-from ._batch import OUT_HELP
-from ._picture_file import check_picture_path, refuse_directory
+from ._argtypes import chunk_length, option_group, seconds
+from ._clip_and_model import AUDIO_SPAN_TEXT
+from ._picture_file import check_picture_path, picture_format, refuse_directory
 
 
 AUTO = "auto"  # inputs_tvlt.CHUNK_LENGTH_AUTO, restated: importing inputs_tvlt imports torch
 
 
+LONG_CLIP_OPTIONS = "long clips, read in windows"
+
+
 def add_timeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """--out (a timeline picture or a batch job's folder) among the main options; --chunk-length, --stride, --hop."""
     parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="PICTURE (.png, .jpg, .webp, .pdf, ...): draw the scores over time, reading the clip in windows "
+        "(replaces PICTURE); RESULTS.parquet or RESULTS.jsonl: a batch job's results folder, resumed when re-run",
+    )
+    windows = option_group(parser, LONG_CLIP_OPTIONS)
+    windows.add_argument(
         "--chunk-length",
         type=chunk_length,
         metavar="S|auto",
-        help="read the clip in windows of S seconds and print a result per window and their mean; auto: as long as "
-        "the audio the model takes (~24 s for TVLT-base), also the most allowed",
+        help=f"read the clip in windows of S seconds, a result per window and their mean; at most {AUDIO_SPAN_TEXT} "
+        "(auto: that span; the default with --out PICTURE)",
     )
-    parser.add_argument(
+    overlap = windows.add_mutually_exclusive_group()
+    overlap.add_argument(
+        "--hop",
+        type=seconds,
+        metavar="S",
+        help="seconds from one window's start to the next (default: the chunk length: windows side by side); e.g. "
+        "--chunk-length 10 --hop 5",
+    )
+    overlap.add_argument(
         "--stride",
         type=seconds,
         metavar="S",
-        help="seconds each window shares with each neighbour, like stride_length_s of the speech-recognition "
-        "pipeline: windows start every chunk-length - 2 x S seconds (default: 0, side by side)",
-    )
-    parser.add_argument(
-        "--out",
-        metavar="PICTURE|RESULTS.parquet",
-        help="a picture (.png, .jpg, .webp, .pdf, ...): draw the scores over time into it, reading the clip in "
-        "windows (--chunk-length auto unless given), replacing PICTURE if it exists; RESULTS.parquet or .jsonl: a "
-        f"batch job, {OUT_HELP}",
+        help="or: seconds each window shares with each neighbour, as stride_length_s of the speech-recognition "
+        "pipeline (less than half the chunk length): --chunk-length 10 --stride 2.5 is --hop 5",
     )
 
 
 def check_timeline_arguments(args: argparse.Namespace) -> None:
-    """One-line `CommandError`s for `--chunk-length`/`--stride`/`--out`, before anything heavy is imported. `--out`
-    without `--chunk-length` means `--chunk-length auto`."""
+    """One-line `CommandError`s for `--chunk-length`/`--hop`/`--stride`/`--out`, before anything heavy is imported.
+    `--out` without `--chunk-length` means `--chunk-length auto`; a `--hop` becomes the stride it means once the chunk
+    length is known (here, or from the model for auto)."""
     if args.out is not None:
         _check_out(args)
         if args.chunk_length is None:
             args.chunk_length = AUTO
-    if args.stride is None:
+    flag = "--hop" if args.hop is not None else "--stride" if args.stride is not None else None
+    if flag is None:
         return
     if args.chunk_length is None:
-        raise CommandError("--stride needs --chunk-length (or --out): it is how much the windows overlap.")
+        raise CommandError(f"{flag} needs --chunk-length (or --out PICTURE): it spaces the windows of a long clip.")
     if args.chunk_length != AUTO:
-        _check_stride(args.stride, args.chunk_length, f"--chunk-length {args.chunk_length:g}")
+        _settle_overlap(args, args.chunk_length, f"--chunk-length {args.chunk_length:g}")
 
 
 def classify_in_windows(args: argparse.Namespace, classifier, clip: dict, config) -> dict:
     """The classification fields of `tvlt predict`'s result for a clip read in windows; draws `--out`."""
     _check_against_model(args, classifier.clip_preparer)
-    result = classifier(clip, top_k=None, chunk_length_s=args.chunk_length, stride_length_s=args.stride)
+    result = classifier(clip, top_k=None, chunk_length_s=args.chunk_length, stride_length_s=_stride_length_s(args))
     windows = result["windows"]
     problem_type = config.head_problem_type
     top_k = None if problem_type == "regression" else args.top_k
@@ -102,7 +116,9 @@ def match_in_windows(args: argparse.Namespace, matcher, clip: dict, config) -> d
     from ..inputs_tvlt import AudioVisualClip
 
     _check_against_model(args, matcher.clip_preparer)
-    spans = matcher.clip_preparer.chunk_windows(AudioVisualClip.from_input(clip), args.chunk_length, args.stride)
+    spans = matcher.clip_preparer.chunk_windows(
+        AudioVisualClip.from_input(clip), args.chunk_length, _stride_length_s(args)
+    )
     scores = []
     for first in range(0, len(spans), matcher.batch_size):  # a batch of windows at a time: memory stays flat
         batch = [{**clip, "start": start, "end": end} for start, end in spans[first : first + matcher.batch_size]]
@@ -160,22 +176,35 @@ def window_lines(result: dict, kind: str | None = None) -> list[str]:
 
 def _check_out(args: argparse.Namespace) -> None:
     """Checks `--out` before anything heavy; keeps Pillow's format in `args.picture_format` for the end."""
-    from ._timeline_picture import picture_format
-
     out = args.out
     refuse_directory(out)
     try:
         args.picture_format = picture_format(out)
-    except ValueError as error:
-        raise CommandError(f"--out {error}") from None
+    except CommandError as error:  # not a picture: maybe meant as a batch job's results
+        raise CommandError(f"{error} Or RESULTS.parquet / RESULTS.jsonl for a batch job's results.") from None
     check_picture_path(out, {"VIDEO": args.video, "--audio": args.audio})
 
 
-def _check_stride(stride: float, chunk: float, chunk_text: str) -> None:
-    if 2 * stride >= chunk:
+def _settle_overlap(args: argparse.Namespace, chunk: float, chunk_text: str) -> None:
+    """Check `--hop`/`--stride` against the chunk length and keep the stride in `args.stride` (the pipeline's
+    `stride_length_s`: one rule for the windows, hop = chunk length - 2 x stride)."""
+    if args.hop is not None:
+        if not 0 < args.hop <= chunk:
+            raise CommandError(
+                f"--hop {args.hop:g} must be more than 0 and at most {chunk_text}: windows start every hop seconds "
+                f"and hold chunk-length seconds, so a longer hop would skip part of the clip (e.g. --hop "
+                f"{_seconds(chunk / 2)} for windows that overlap by half)."
+            )
+        # in whole microseconds, as the windows are cut: an odd overlap goes 1 us more to the right, so that the
+        # windows start exactly every hop seconds instead of drifting by a microsecond each
+        overlap_us = round(chunk * 1e6) - round(args.hop * 1e6)
+        args.stride_length_s = (overlap_us // 2 / 1e6, (overlap_us - overlap_us // 2) / 1e6)
+        args.stride = overlap_us / 2e6
+    elif 2 * args.stride >= chunk:
         raise CommandError(
-            f"--stride {stride:g} must be less than half of {chunk_text}: windows start every chunk-length - 2 x "
-            "stride seconds."
+            f"--stride {args.stride:g} is what each window shares with each neighbour, so with {chunk_text} the "
+            f"windows would not move on (they start every chunk-length - 2 x stride seconds): give a stride below "
+            f"{_seconds(chunk / 2)}, or the step itself with --hop (e.g. --hop {_seconds(chunk / 2)})."
         )
 
 
@@ -183,8 +212,8 @@ def _check_against_model(args: argparse.Namespace, preparer) -> None:
     """What needs the model: windows no longer than the audio it takes, and a stride that leaves a step."""
     span = math.floor(preparer.max_audio_seconds * 1e6) / 1e6
     if args.chunk_length == AUTO:
-        if args.stride is not None:
-            _check_stride(args.stride, span, f"--chunk-length auto ({span:.2f} s for this model)")
+        if args.stride is not None or args.hop is not None:
+            _settle_overlap(args, span, f"--chunk-length auto ({span:.2f} s for this model)")
     elif args.chunk_length > span + 1e-6:
         raise CommandError(
             f"--chunk-length {args.chunk_length:g} is longer than the {span:.2f} s of audio this model takes; use at "
@@ -195,6 +224,11 @@ def _check_against_model(args: argparse.Namespace, preparer) -> None:
             f"--chunk-length {args.chunk_length:g} is shorter than the {preparer.audio_patch_seconds:.3f} s of audio "
             "that make one audio patch, the least a window holds."
         )
+
+
+def _stride_length_s(args: argparse.Namespace):
+    """What the pipeline takes: `--stride`, or the (left, right) overlap that `--hop` leaves."""
+    return getattr(args, "stride_length_s", args.stride)
 
 
 def _window_fields(args: argparse.Namespace) -> dict:
@@ -232,6 +266,7 @@ def _draw(args: argparse.Namespace, timeline, config, fields: dict) -> None:
 
 
 __all__ = [
+    "LONG_CLIP_OPTIONS",
     "add_timeline_arguments",
     "check_timeline_arguments",
     "classify_in_windows",

@@ -7,10 +7,8 @@ smooths lines and text. Written through a temporary file in the same folder and 
 leaves nothing behind and readers never see half a picture.
 """
 
-import io
 import itertools
 import math
-import os
 from dataclasses import dataclass
 
 import PIL.Image
@@ -173,23 +171,8 @@ def render(timeline: Timeline) -> PIL.Image.Image:
     return image.resize((_WIDTH, height // s), PIL.Image.LANCZOS)
 
 
-def picture_format(path: str) -> str:
-    """Pillow's format name for the extension of `path`; `ValueError` if Pillow cannot write an RGB picture so."""
-    extension = os.path.splitext(path)[1].lower()
-    picture = PIL.Image.registered_extensions().get(extension)
-    if picture is None or picture not in PIL.Image.SAVE:
-        raise ValueError(
-            f"{path}: give a file name whose extension Pillow writes (.png, .jpg, .webp, .tiff, .pdf, ...)"
-        )
-    try:
-        PIL.Image.new("RGB", (4, 4)).save(io.BytesIO(), format=picture)
-    except Exception as error:  # noqa: BLE001 - each plugin fails in its own way (KeyError, OSError, ...)
-        raise ValueError(f"{path}: Pillow cannot write an RGB picture as {picture} ({error}); use .png") from None
-    return picture
-
-
-def save(image: PIL.Image.Image, path: str, picture: str) -> None:
-    """Write `image` to `path` in Pillow's format `picture` (from `picture_format`), atomically."""
+def save(image: PIL.Image.Image, path: str, picture: tuple[str, str]) -> None:
+    """Write `image` to `path` in `picture` (format and mode, from `_picture_file.picture_format`), atomically."""
     write_picture(image, path, picture)
 
 
@@ -292,7 +275,6 @@ __all__ = [
     "clock",
     "clock_decimals",
     "load_font",
-    "picture_format",
     "render",
     "save",
 ]

@@ -15,6 +15,12 @@ HELP = (
     "Convert a TVLT checkpoint (a transformers-format folder or Hub repo, or an original research checkpoint) into a "
     "self-contained repo that loads with trust_remote_code=True, and optionally push it to the Hub."
 )
+USAGE = "SRC DST [--force] [--push-to-hub REPO_ID] [options]"
+EXAMPLES = [
+    "tvlt convert ZinengTang/tvlt-base tvlt-base",
+    "tvlt convert TVLT-MOSEI-EA.ckpt tvlt-mosei-ea --push-to-hub you/tvlt-mosei-ea",
+    "tvlt convert my-4.40.2-finetune/ my-finetune --force",
+]
 
 _ORIGINAL_OPTIONS = ("num_attention_heads", "decoder_num_attention_heads", "num_frames", "spectrogram_length")
 
@@ -24,30 +30,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "src",
         metavar="SRC",
         help=(
-            "what to convert: a transformers-format TVLT folder (config.json with model_type 'tvlt', "
-            "model.safetensors or pytorch_model.bin, preprocessor_config.json), a Hub repo id of one (e.g. "
-            "ZinengTang/tvlt-base), or an original TVLT checkpoint file (TVLT.ckpt, TVLT-MOSEI-SA.ckpt, "
-            "TVLT-MOSEI-EA.ckpt, or a Lightning checkpoint of the original training code)"
+            "a transformers-format TVLT folder (e.g. a 4.40.2 save_pretrained), a Hub repo id of one, or an original "
+            "TVLT checkpoint (TVLT.ckpt, TVLT-MOSEI-SA.ckpt, TVLT-MOSEI-EA.ckpt, a Lightning checkpoint of the "
+            "original training code)"
         ),
     )
     parser.add_argument(
         "dst",
         metavar="DST",
-        help=(
-            "the repo folder to write: a new or empty folder, outside SRC and not holding it (written beside DST in a "
-            "staging folder .DST.partial-*, then renamed into place)"
-        ),
+        help="the repo folder to write: new or empty, outside SRC (staged beside it, then renamed into place)",
     )
     parser.add_argument(
         "--force",
         action="store_true",
-        help=(
-            "replace a non-empty DST, only if it is a previous tvlt convert output: nothing in it but config.json "
-            "(with TVLT's auto_map), model*.safetensors, processor_config.json, preprocessor_config.json, README.md "
-            "and the *_tvlt.py code files; any other file in DST is refused"
-        ),
+        help="replace DST if it is an earlier tvlt convert output (a DST holding any other file is refused)",
     )
-    parser.add_argument("--revision", help="branch, tag or commit of a Hub repo SRC (default: main)")
+    hub = parser.add_argument_group("Hub")
+    hub.add_argument("--revision", help="branch, tag or commit of a Hub repo SRC (default: main)")
 
     defaults = OriginalOptions()
     original = parser.add_argument_group(
@@ -82,7 +81,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
 
-    hub = parser.add_argument_group("publishing")
     hub.add_argument(
         "--push-to-hub",
         metavar="REPO_ID",
@@ -145,4 +143,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["HELP", "add_arguments", "run", "validate"]
+__all__ = ["EXAMPLES", "HELP", "USAGE", "add_arguments", "run", "validate"]

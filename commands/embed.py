@@ -3,16 +3,27 @@
 import argparse
 
 from ..checkpoints.loading import check_model_argument
-from ._argtypes import seconds
-from ._batch import add_batch_arguments, plan_batch_job
-from ._clip_and_model import add_model_arguments, quiet_transformers
+from ._argtypes import option_group, seconds
+from ._batch import BATCH_OPTIONS, add_batch_arguments, plan_batch_job
+from ._clip_and_model import (
+    AUDIO_SPAN_TEXT,
+    SOURCE_AND_DEVICE_OPTIONS,
+    WINDOW_OPTIONS,
+    add_model_arguments,
+    quiet_transformers,
+)
 
 
 HELP = (
-    "Embed video clips with any TVLT checkpoint: one vector per clip (audio-visual, video-only or audio-only), "
-    "written to Parquet or JSON Lines. Takes files, folders, glob patterns and CSV/JSONL manifests; resumes where it "
-    "stopped; shards the clips by rank under torchrun or accelerate launch."
+    "Embed clips with any TVLT checkpoint: one vector per clip (audio-visual, video or audio), written to Parquet or "
+    "JSON Lines; resumes where it stopped; shards the clips by rank under torchrun or accelerate launch."
 )
+USAGE = "INPUT... --model DIR_OR_ID --out RESULTS.parquet|RESULTS.jsonl [options]"
+EXAMPLES = [
+    "tvlt embed clips/ --model tvlt-base --out embeddings.parquet",
+    "tvlt embed manifest.csv --model tvlt-base --modality video --pooling mean --out video.jsonl",
+    "torchrun --nproc_per_node 4 -m tvlt embed clips/ --model tvlt-base --out embeddings.parquet",
+]
 
 # embedding_tvlt.MODALITIES and modeling_tvlt.FEATURE_POOLINGS, restated so that parsing needs no torch (a test checks
 # that they agree)
@@ -21,14 +32,17 @@ POOLINGS = ("cls", "mean")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for title in (WINDOW_OPTIONS, BATCH_OPTIONS, SOURCE_AND_DEVICE_OPTIONS):
+        option_group(parser, title)  # the order of the headings in --help
     parser.add_argument(
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="video files, folders (their video files, recursively), glob patterns (quoted), or CSV/JSONL manifests "
-        "with the columns video, audio, start, end, id",
+        help="video files, folders (their video files, recursively), quoted glob patterns, or CSV/JSONL manifests "
+        "(columns video, audio, start, end, id)",
     )
     add_model_arguments(parser)
+    add_batch_arguments(parser)
     parser.add_argument(
         "--modality",
         choices=MODALITIES,
@@ -39,19 +53,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pooling",
         choices=POOLINGS,
         default="cls",
-        help="cls: the CLS token, what the classification and matching heads read (default); mean: the mean of the "
-        "real (non-padding) tokens",
+        help="cls: the CLS token the classification and matching heads read (default); mean: the mean of the real "
+        "(non-padding) tokens",
     )
-    parser.add_argument(
-        "--start", type=seconds, metavar="S", help="start of the time window of clips without their own (default: 0)"
+    window = option_group(parser, WINDOW_OPTIONS)
+    window.add_argument(
+        "--start", type=seconds, metavar="S", help="start of the window of clips without their own (default: 0)"
     )
-    parser.add_argument(
+    window.add_argument(
         "--end",
         type=seconds,
         metavar="S",
-        help="end of the time window of clips without their own (default: start + the audio span the model takes)",
+        help=f"end of the window of clips without their own (default: start + {AUDIO_SPAN_TEXT})",
     )
-    add_batch_arguments(parser)
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -66,4 +80,4 @@ def run(args: argparse.Namespace) -> int:
         return run_batch_job(args.job, args, lambda config: EmbedTask(config, args.modality, args.pooling))
 
 
-__all__ = ["HELP", "add_arguments", "run", "validate"]
+__all__ = ["EXAMPLES", "HELP", "USAGE", "add_arguments", "run", "validate"]

@@ -9,9 +9,18 @@ import os
 
 from ..checkpoints.loading import CLASSIFICATION, check_model_argument
 from . import CommandError
-from ._argtypes import positive_int
-from ._batch import OUTPUT_FORMATS, add_batch_arguments, looks_like_batch_input, output_suffix, plan_batch_job
+from ._argtypes import option_group, positive_int
+from ._batch import (
+    BATCH_OPTIONS,
+    OUTPUT_FORMATS,
+    add_batch_arguments,
+    looks_like_batch_input,
+    output_suffix,
+    plan_batch_job,
+)
 from ._clip_and_model import (
+    SOURCE_AND_DEVICE_OPTIONS,
+    WINDOW_OPTIONS,
     add_clip_arguments,
     add_model_arguments,
     check_clip_and_model_paths,
@@ -20,6 +29,7 @@ from ._clip_and_model import (
     quiet_transformers,
 )
 from ._timeline import (
+    LONG_CLIP_OPTIONS,
     add_timeline_arguments,
     check_timeline_arguments,
     classify_in_windows,
@@ -29,20 +39,29 @@ from ._timeline import (
 
 
 HELP = (
-    "Classify a video clip and its audio with a fine-tuned TVLT checkpoint (the audio-visual-classification "
-    "pipeline), or, with a pre-training checkpoint, score how well the audio matches the video."
+    "Classify a clip with a fine-tuned TVLT checkpoint, or score how well its audio matches its video with a "
+    "pre-training one; a long clip in windows, drawn over time; many clips at once as a batch job."
 )
+USAGE = "VIDEO... --model DIR_OR_ID [--audio FILE] [--out FILE] [options]"
+EXAMPLES = [
+    "tvlt predict clip.mp4 --model tvlt-mosei-ea",
+    "tvlt predict clip.mp4 --audio speech.wav --model tvlt-base --json",
+    "tvlt predict talk.mp4 --model tvlt-mosei-ea --chunk-length 10 --hop 5 --out timeline.png",
+    "tvlt predict clips/ manifest.csv --model tvlt-mosei-ea --out results.parquet",
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_clip_arguments(parser, batch=True)
+    for title in (WINDOW_OPTIONS, LONG_CLIP_OPTIONS, BATCH_OPTIONS, SOURCE_AND_DEVICE_OPTIONS):
+        option_group(parser, title)  # the order of the headings in --help
     add_model_arguments(parser)
+    add_clip_arguments(parser, batch=True)
+    add_timeline_arguments(parser)  # --out is the timeline's or the batch job's, by its extension
     parser.add_argument(
         "--top-k", type=positive_int, default=5, metavar="K", help="how many labels to show, best first (default: 5)"
     )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    add_timeline_arguments(parser)
-    add_batch_arguments(parser, out=False)  # --out is the timeline's or the batch job's, by its extension
+    add_batch_arguments(parser, out=False)
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -85,7 +104,7 @@ def _check_batch_arguments(args: argparse.Namespace) -> None:
         )
     if args.json:
         raise CommandError("--json prints one clip's result; a batch job writes its rows to --out.")
-    for flag, value in (("--chunk-length", args.chunk_length), ("--stride", args.stride)):
+    for flag, value in (("--chunk-length", args.chunk_length), ("--hop", args.hop), ("--stride", args.stride)):
         if value is not None:
             raise CommandError(
                 f"{flag} reads one long clip in windows; a batch job reads one window per clip: give each row its "
@@ -182,4 +201,4 @@ def _readable(result: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["HELP", "add_arguments", "run", "validate"]
+__all__ = ["EXAMPLES", "HELP", "USAGE", "add_arguments", "run", "validate"]

@@ -1,14 +1,15 @@
 """`tvlt reconstruct VIDEO --model DIR_OR_ID --out recon.png`: picture TVLT's masked-autoencoder reconstruction."""
 
 import argparse
-import io
 import os
 import sys
 
 from ..checkpoints.loading import CLASSIFICATION
 from . import CommandError
-from ._argtypes import ratio, seed
+from ._argtypes import option_group, ratio, seed
 from ._clip_and_model import (
+    SOURCE_AND_DEVICE_OPTIONS,
+    WINDOW_OPTIONS,
     add_clip_arguments,
     add_model_arguments,
     check_clip_and_model_paths,
@@ -16,40 +17,45 @@ from ._clip_and_model import (
     load_clip_and_checkpoint,
     quiet_transformers,
 )
-from ._picture_file import check_picture_path, refuse_directory, write_picture
+from ._picture_file import PICTURE_SUFFIXES_TEXT, check_picture_path, picture_format, refuse_directory, write_picture
 
 
 HELP = (
-    "Draw a picture of TVLT's masked autoencoding of a clip: the input frames and spectrogram, the same with patches "
-    "hidden, and the pre-training model's reconstruction (needs a pre-training checkpoint with its MAE decoder)."
+    "Draw TVLT's masked autoencoding of a clip: its frames and spectrogram, the same with patches hidden, and the "
+    "reconstruction of a pre-training checkpoint (one with its MAE decoder)."
 )
-
-# The picture is RGB; a format that cannot hold RGB gets the first of these modes it takes (e.g. XBM: 1 bit)
-_PICTURE_MODES = ("RGB", "P", "L", "1")
+USAGE = "VIDEO --model DIR_OR_ID --out PICTURE [--audio FILE] [options]"
+EXAMPLES = [
+    "tvlt reconstruct clip.mp4 --model tvlt-base --out recon.png",
+    "tvlt reconstruct clip.mp4 --model tvlt-base --out recon.pdf --pixel-mask-ratio 0.9 --seed 1",
+]
+MASKING_OPTIONS = "masking"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for title in (WINDOW_OPTIONS, MASKING_OPTIONS, SOURCE_AND_DEVICE_OPTIONS):
+        option_group(parser, title)  # the order of the headings in --help
+    add_model_arguments(parser)
     add_clip_arguments(
         parser,
         default_start="0; in a clip longer than 1.5 times the model's audio, the start of its busiest stretch, which "
         "the command names",
     )
-    add_model_arguments(parser)
     parser.add_argument(
         "--out",
         required=True,
         metavar="PICTURE",
-        help="the picture to write; its extension picks the format (.png, .jpg, .webp, .tiff, .pdf, ... any format "
-        "Pillow writes)",
+        help=f"the picture to write; its extension picks the format ({PICTURE_SUFFIXES_TEXT})",
     )
-    parser.add_argument("--seed", type=seed, default=0, help="seed of the random masking (default: 0)")
-    parser.add_argument(
+    masking = option_group(parser, MASKING_OPTIONS)
+    masking.add_argument("--seed", type=seed, default=0, help="seed of the random masking (default: 0)")
+    masking.add_argument(
         "--pixel-mask-ratio",
         type=ratio,
         metavar="R",
         help="fraction of video patches to hide (default: the checkpoint's, 0.75 for TVLT-base)",
     )
-    parser.add_argument(
+    masking.add_argument(
         "--audio-mask-ratio",
         type=ratio,
         metavar="R",
@@ -59,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def validate(args: argparse.Namespace) -> None:
     check_clip_and_model_paths(args)
-    args.picture_format, args.picture_mode = _check_out(args.out, {"VIDEO": args.video, "--audio": args.audio})
+    args.picture_format = _check_out(args.out, {"VIDEO": args.video, "--audio": args.audio})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     note = getattr(config, "tvlt_demo_note", None)  # set by examples/make_demo_checkpoint.py
     picture = render(reconstruction, title, notes=(f"NOTE: {note}",) if note else ())
-    _save_picture(picture, out, args.picture_format, args.picture_mode)
+    _save_picture(picture, out, args.picture_format)
     print(out)
     return 0
 
@@ -135,45 +141,19 @@ def _seconds(seconds: float) -> str:
 
 
 def _check_out(out: str, inputs: dict | None = None) -> tuple[str, str]:
-    """Pillow's format for `--out` (from its extension) and the image mode it is written in; a `CommandError` when the
-    picture cannot be written there (checked on a tiny image now, not after the model has run), or would replace one
-    of `inputs` (flag -> path)."""
-    import PIL.Image
-
+    """Pillow's format and mode for `--out`; a `CommandError` when the picture cannot be written there or would
+    replace one of `inputs` (flag -> path)."""
     refuse_directory(out)
-    extension = os.path.splitext(out)[1].lower()
-    writable = {ext: fmt for ext, fmt in PIL.Image.registered_extensions().items() if fmt in PIL.Image.SAVE}
-    if extension not in writable:
-        raise CommandError(
-            f"--out {out}: unknown picture format {extension or '(no extension)'}; give a file name ending in .png "
-            f"(lossless), .jpg, .webp or another extension Pillow writes: {' '.join(sorted(writable))}."
-        )
-    picture_format = writable[extension]
-    errors = []
-    for mode in _PICTURE_MODES:
-        try:
-            PIL.Image.new(mode, (8, 8)).save(io.BytesIO(), format=picture_format)
-        except (OSError, ValueError, KeyError) as error:
-            errors.append(error)
-            continue
-        break
-    else:
-        raise CommandError(
-            f"--out {out}: Pillow cannot write {picture_format} pictures here ({errors[0]}); use .png or .jpg."
-        )
+    picture = picture_format(out)
     check_picture_path(out, inputs or {})
-    return picture_format, mode
+    return picture
 
 
-def _save_picture(picture, out: str, picture_format: str, mode: str) -> None:
-    if mode == "P":
-        picture = picture.quantize(256)
-    elif mode != picture.mode:
-        picture = picture.convert(mode)
-    try:  # `quality` is read by the lossy writers only (JPEG, WebP, AVIF): the patch edges stay sharp
-        write_picture(picture, out, picture_format, quality=95)
+def _save_picture(picture, out: str, picture_format: tuple[str, str]) -> None:
+    try:
+        write_picture(picture, out, picture_format, quality=95)  # quality: the patch edges stay sharp in a JPEG
     except OSError as error:  # e.g. the disk is full, or the folder became read-only while the model ran
         raise CommandError(f"--out {out}: cannot write the picture ({error.strerror or error}).") from None
 
 
-__all__ = ["HELP", "add_arguments", "run", "validate"]
+__all__ = ["EXAMPLES", "HELP", "USAGE", "add_arguments", "run", "validate"]

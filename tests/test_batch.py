@@ -78,6 +78,9 @@ def test_embed_a_folder_gives_one_row_per_clip_with_errors_for_the_bad_ones(repo
     errors = {Path(row["video"]).name: row["error"] for row in rows}
     assert errors["corrupt.mp4"].startswith("MediaDecodingError: ") and "corrupt.mp4" in errors["corrupt.mp4"]
     assert errors["silent.mp4"].startswith("MissingAudioError: ") and "no audio track" in errors["silent.mp4"]
+    # on the command line the hint names the manifest's column, not Python syntax
+    assert errors["silent.mp4"].endswith("give its audio in a manifest's `audio` column.")
+    assert "{" not in errors["silent.mp4"]
     assert all(errors[f"clip{i}.mp4"] is None for i in range(5))
     assert rows[5]["embedding"] is None and len(rows[0]["embedding"]) == 32
 
@@ -335,9 +338,19 @@ def test_batch_predict_regression_and_matching(repos, clips, tmp_path):
         ("m.csv", "path,audio\na.mp4,\n", r"m.csv line 1: no `video` column"),
         ("m.csv", "video,label\na.mp4,happy\n", r"m.csv line 2: unknown column\(s\) 'label'"),
         ("m.csv", "video,start,end\na.mp4,1,2\nb.mp4,3,2\n", r"m.csv line 3: `end` \(2\) must be after `start` \(3\)"),
-        ("m.csv", "video,start\na.mp4,soon\n", r"m.csv line 2: `start` must be a non-negative number of seconds"),
-        ("m.csv", "video,end\na.mp4,inf\n", r"m.csv line 2: `end` must be a non-negative number"),
-        ("m.csv", "video,start\na.mp4,-1\n", r"m.csv line 2: `start` must be a non-negative number"),
+        ("m.csv", "video,start\na.mp4,soon\n", r"m.csv line 2: `start` must be a number of seconds from 0 to"),
+        ("m.csv", "video,end\na.mp4,inf\n", r"m.csv line 2: `end` must be a number of seconds from 0 to"),
+        ("m.csv", "video,start\na.mp4,-1\n", r"m.csv line 2: `start` must be a number of seconds from 0 to"),
+        # beyond the bound every window obeys (media_tvlt.MAX_WINDOW_SECONDS): up front, not a row error per clip
+        ("m.csv", "video,end\na.mp4,1e9\n", r"line 2: `end` must be a number of seconds from 0 to 10,000,000 \(116"),
+        ("m.jsonl", '{"video": "a.mp4", "start": 2e7}\n', r"m.jsonl line 1: `start` must be a number of seconds from"),
+        # a manifest that lists itself (or another manifest): manifests do not nest
+        ("m.csv", "video\nm.csv\n", r"m.csv line 2: `video` m.csv is a manifest, not a media file; manifests do not"),
+        (
+            "m.jsonl",
+            '{"video": "a.mp4", "audio": "more.CSV"}\n',
+            r"line 1: `audio` more.CSV is a manifest, not a media",
+        ),
         ("m.csv", "video,audio\na.mp4,x.wav,extra\n", r"m.csv line 2: more fields than the header"),
         (
             "m.csv",
@@ -367,6 +380,18 @@ def test_a_malformed_manifest_is_one_line_naming_the_row_exit_2_and_nothing_writ
         assert len(lines) == 1 and lines[0].startswith(f"tvlt {command}: error: "), captured.err
         assert re.search(message, lines[0]), lines[0]
         assert not out.exists()
+
+
+def test_manifests_from_spreadsheets_and_editors_are_read_as_written(repos, clips, tmp_path):
+    """A UTF-8 BOM (Excel's "CSV UTF-8"), CRLF line ends, quoted commas, spaces and non-ASCII letters in paths."""
+    folder = tmp_path / "clips, täglich"
+    folder.mkdir()
+    shutil.copy(clips / "clip0.mp4", folder / "a b,é.mp4")
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes('\ufeffvideo,id\r\n"clips, täglich/a b,é.mp4",one\r\n'.encode())
+    assert run_cli("embed", manifest, "--model", repos["pretraining"], "--out", tmp_path / "e.jsonl") == 0
+    (row,) = read_rows(tmp_path / "e.jsonl")
+    assert (row["id"], row["video"], row["error"]) == ("one", "clips, täglich/a b,é.mp4", None)
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,10 @@ def test_out_draws_the_timeline_and_implies_model_length_windows(repos, media, t
     assert sorted(os.listdir(tmp_path)) == ["timeline.png"]  # no temporary file left behind
 
 
-@pytest.mark.parametrize("name, format_name", [("t.jpg", "JPEG"), ("t.webp", "WEBP"), ("t.TIFF", "TIFF")])
+# .xbm: a format without colour gets the picture in the first mode it holds, as `tvlt reconstruct` does
+@pytest.mark.parametrize(
+    "name, format_name", [("t.jpg", "JPEG"), ("t.webp", "WEBP"), ("t.TIFF", "TIFF"), ("t.xbm", "XBM")]
+)
 def test_the_picture_format_follows_the_extension(repos, media, tmp_path, capsys, name, format_name):
     out = tmp_path / name
     assert predict(media["clip"], "--model", repos["regression"], "--out", out) == 0
@@ -154,12 +157,25 @@ def test_clock_formats_times_as_mm_ss_or_h_mm_ss():
 @pytest.mark.parametrize(
     "make_arguments, message",
     [
-        (lambda m, r, t: ["--stride", "0.1"], r"--stride needs --chunk-length \(or --out\)"),
-        (lambda m, r, t: ["--chunk-length", "1", "--stride", "0.5"], "--stride 0.5 must be less than half of --chunk"),
+        (lambda m, r, t: ["--stride", "0.1"], r"--stride needs --chunk-length \(or --out PICTURE\)"),
+        (lambda m, r, t: ["--hop", "0.1"], r"--hop needs --chunk-length \(or --out PICTURE\)"),
+        # the message says what the stride is and gives a step that works, in both spellings
+        (
+            lambda m, r, t: ["--chunk-length", "10", "--stride", "10"],
+            r"--stride 10 is what each window shares with each neighbour, so with --chunk-length 10 the windows "
+            r"would not move on .*: give a stride below 5, or the step itself with --hop \(e.g. --hop 5\)",
+        ),
+        (lambda m, r, t: ["--chunk-length", "1", "--stride", "0.5"], "give a stride below 0.5"),
+        (lambda m, r, t: ["--chunk-length", "1", "--hop", "1.5"], "--hop 1.5 must be more than 0 and at most --chunk"),
+        (lambda m, r, t: ["--chunk-length", "1", "--hop", "0"], "--hop 0 must be more than 0"),
         (lambda m, r, t: ["--out", str(t)], "is a directory; give the path of the picture"),
-        (lambda m, r, t: ["--out", str(t / "timeline")], "extension Pillow writes"),
-        (lambda m, r, t: ["--out", str(t / "timeline.mp4")], "extension Pillow writes"),
-        (lambda m, r, t: ["--out", str(t / "timeline.xbm")], "Pillow cannot write an RGB picture as XBM"),
+        # a wrong --out names the few picture formats that suit and the batch job's
+        (
+            lambda m, r, t: ["--out", str(t / "timeline")],
+            r"unknown picture format \(no extension\); give a file name ending in \.png \(lossless\), \.jpg, "
+            r"\.webp, \.tiff or \.pdf\. Or RESULTS\.parquet / RESULTS\.jsonl for a batch job's results\.$",
+        ),
+        (lambda m, r, t: ["--out", str(t / "timeline.mp4")], r"unknown picture format \.mp4; .* RESULTS\.parquet"),
         (lambda m, r, t: ["--out", str(t / "no" / "such" / "t.png")], "the folder .* does not exist"),
     ],
 )
@@ -177,8 +193,10 @@ def test_bad_timeline_arguments_are_one_line_before_the_model_loads(
     [
         (
             ["--chunk-length", "auto", "--stride", "0.4"],
-            "--stride 0.4 must be less than half of --chunk-length auto (0.75",
+            "--stride 0.4 is what each window shares with each neighbour, so with --chunk-length auto (0.75 s for "
+            "this model) the windows would not move on",
         ),
+        (["--chunk-length", "auto", "--hop", "0.8"], "--hop 0.8 must be more than 0 and at most --chunk-length auto"),
         (["--chunk-length", "0.05"], "--chunk-length 0.05 is shorter than the 0.093 s of audio that make one audio"),
     ],
 )
@@ -205,6 +223,33 @@ def test_bad_chunk_lengths_are_refused_by_the_parser(repos, media, capsys, value
         predict(media["clip"], "--model", repos["classification"], "--chunk-length", value)
     assert exit_info.value.code == 2
     assert "expected a positive number of seconds or 'auto'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("chunk_length", ["0.5", "auto"])
+def test_hop_is_the_step_between_windows_and_means_the_stride_it_leaves(repos, media, capsys, chunk_length):
+    """`--hop H` and `--stride (chunk - H) / 2` are one rule: the same windows and result; H exactly, no drift."""
+    arguments = [media["clip"], "--model", repos["classification"], "--chunk-length", chunk_length, "--json"]
+    assert predict(*arguments, "--hop", "0.25") == 0
+    by_hop = json.loads(capsys.readouterr().out)
+    starts = [window["start"] for window in by_hop["windows"]]
+    assert starts[:3] == [0.0, 0.25, 0.5]
+    stride = (by_hop["windows"][0]["end"] - 0.25) / 2
+    assert by_hop["stride_length_s"] == pytest.approx(stride, abs=1e-6)
+    assert predict(*arguments, "--stride", repr(stride)) == 0
+    by_stride = json.loads(capsys.readouterr().out)
+    assert len(by_stride["windows"]) == len(by_hop["windows"])
+    for a, b in zip(by_stride["windows"], by_hop["windows"]):  # the stride's windows drift by 1 us each (auto)
+        assert (a["start"], a["end"]) == pytest.approx((b["start"], b["end"]), abs=1e-5)
+        assert [p["score"] for p in a["predictions"]] == pytest.approx([p["score"] for p in b["predictions"]])
+
+
+def test_hop_and_stride_cannot_both_be_given(repos, media, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        predict(
+            media["clip"], "--model", repos["classification"], "--chunk-length", "1", "--hop", ".5", "--stride", ".1"
+        )
+    assert exit_info.value.code == 2
+    assert "argument --stride: not allowed with argument --hop" in capsys.readouterr().err
 
 
 def test_a_stride_that_is_not_finite_is_refused_by_the_parser(repos, media, capsys):

@@ -143,7 +143,7 @@ def test_out_takes_every_format_pillow_writes(prepared, tmp_path, name, expected
     assert _check_out(str(tmp_path / name)) == (expected_format, mode)
     model, processor, inputs = prepared
     picture = render(reconstruct(model, processor.image_processor, inputs), "title")
-    _save_picture(picture, str(tmp_path / name), expected_format, mode)
+    _save_picture(picture, str(tmp_path / name), (expected_format, mode))
     if expected_format != "PDF":  # Pillow writes PDFs but does not read them
         with PIL.Image.open(tmp_path / name) as image:
             assert image.format == expected_format and image.size == picture.size
@@ -160,7 +160,7 @@ def test_a_picture_that_cannot_be_written_is_one_line(prepared, tmp_path):
     picture = render(reconstruct(model, processor.image_processor, inputs), "title")
     (tmp_path / "taken").mkdir()  # e.g. a folder where the file should go: the save fails with an OSError
     with pytest.raises(CommandError, match=r"^--out .*taken: cannot write the picture \(Is a directory\)\.$"):
-        _save_picture(picture, str(tmp_path / "taken"), "PNG", "RGB")
+        _save_picture(picture, str(tmp_path / "taken"), ("PNG", "RGB"))
 
 
 def test_the_command_writes_a_jpeg(repos, clip, tmp_path, capsys):
@@ -233,6 +233,11 @@ def test_the_howto100m_clip_in_the_notebooks_window(repos, tmp_path):
         (lambda r, c, t: [c, "--model", r["classification"], "--out", t / "x.png"], "is a fine-tuned classifier"),
         (lambda r, c, t: [c, "--model", r["pretraining"], "--out", t / "x.pngg"], "unknown picture format .pngg"),
         (lambda r, c, t: [c, "--model", r["pretraining"], "--out", t / "x"], "unknown picture format (no extension)"),
+        # the few formats that suit a picture, not Pillow's ~60 extensions (.bufr, .grib, .h5, ...)
+        (
+            lambda r, c, t: [c, "--model", r["pretraining"], "--out", t / "x.mp4"],
+            "unknown picture format .mp4; give a file name ending in .png (lossless), .jpg, .webp, .tiff or .pdf.",
+        ),
         (lambda r, c, t: [c, "--model", r["pretraining"], "--out", t], "is a directory"),
         (lambda r, c, t: [c, "--model", r["pretraining"], "--out", t / "no" / "x.png"], "does not exist"),
         (lambda r, c, t: [t, "--model", r["pretraining"], "--out", t / "x.png"], "is a directory; expected a video"),
@@ -276,6 +281,6 @@ def test_the_picture_never_replaces_an_input_and_a_failed_write_keeps_the_old_fi
             raise OSError(28, "No space left on device")
 
     with pytest.raises(CommandError, match=r"cannot write the picture \(No space left on device\)"):
-        _save_picture(_DiskFillsUp(), str(out), "PNG", "RGB")
+        _save_picture(_DiskFillsUp(), str(out), ("PNG", "RGB"))
     assert out.read_bytes() == b"an earlier picture"
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".old.png")] == []
