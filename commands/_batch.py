@@ -115,17 +115,28 @@ def _is_manifest(text: str) -> bool:
 # -- inputs -----------------------------------------------------------------------------------------------------------
 
 
-def list_clips(inputs: list[str], start: float | None = None, end: float | None = None) -> list[ClipRow]:
+def list_clips(
+    inputs: list[str], start: float | None = None, end: float | None = None, out: str | None = None
+) -> list[ClipRow]:
     """
     The clips of `inputs`, in order: a video file, a folder (its video files, recursively, sorted), a glob pattern
     (the files it matches, sorted) or a manifest (.csv or .jsonl, its rows). `start`/`end` are the window of the clips
-    that do not give their own. Raises `CommandError` (one line naming the input and, for manifests, the line).
+    that do not give their own. Nothing inside `out` (the job's output folder) is ever an input: folders and globs skip
+    it (on a resume, `'clips/**'` would match the job's own parts), a file named in it is refused. Raises
+    `CommandError` (one line naming the input and, for manifests, the line).
     """
     _check_window(start, end, "--start/--end")
-    rows, seen = [], {}
+    inside_out = _inside(out)
+    rows, seen, listed = [], {}, set()
     for text in inputs:
         if _is_manifest(text):
             for line, row in read_manifest(text, start, end):
+                for column, path in (("video", row.video_path), ("audio", row.audio_path)):
+                    if path is not None and inside_out(path):
+                        raise CommandError(
+                            f"{text} line {line}: `{column}` {path} is inside --out {out}: a job never reads its "
+                            "own output folder."
+                        )
                 if row.id in seen:
                     first = seen[row.id]
                     raise CommandError(
@@ -141,10 +152,19 @@ def list_clips(inputs: list[str], start: float | None = None, end: float | None 
                 seen[row.id] = (text, line)
                 rows.append(row)
             continue
-        for path in _expand(text):
+        if os.path.isfile(text) and inside_out(text):
+            raise CommandError(f"{text} is inside --out {out}: a job never reads its own output folder.")
+        paths = [path for path in _expand(text) if not inside_out(path)]
+        if not paths:
+            raise CommandError(f"{text}: all it names is inside --out {out}, the job's own output folder.")
+        for path in paths:
             row = _row(path, None, start, end, None)
-            if row.id not in seen:  # overlapping globs or folders list a file once
+            real = os.path.realpath(path)
+            # a file listed twice (overlapping globs or folders, `./a.mp4` and `a.mp4`, links, a glob's `**` going
+            # round a symlink loop until the system stops it) is one clip, under its first name in sorted order
+            if row.id not in seen and real not in listed:
                 seen[row.id] = (text, None)
+                listed.add(real)
                 rows.append(row)
     return rows
 
@@ -183,6 +203,14 @@ def read_manifest(path: str, start: float | None = None, end: float | None = Non
     if not rows:
         raise CommandError(f"{path}: the manifest has no rows.")
     return rows
+
+
+def _inside(folder: str | None):
+    """A test of whether a path lies in `folder` (links resolved), false for everything when `folder` is None."""
+    if folder is None:
+        return lambda path: False
+    root = os.path.realpath(folder)
+    return lambda path: os.path.commonpath([root, os.path.realpath(path)]) == root
 
 
 def _row(video, audio, start, end, clip_id, folder: str | None = None) -> ClipRow:
@@ -392,7 +420,7 @@ def plan_batch_job(inputs: list[str], args: argparse.Namespace) -> BatchJob:
     launch = launch_from_environment()
     output = check_output(args.out, args.force)
     check_output_format_support(output)
-    rows = list_clips(inputs, args.start, args.end)
+    rows = list_clips(inputs, args.start, args.end, out=output.folder)
     return BatchJob(rows=rows, output=output, launch=launch)
 
 

@@ -301,13 +301,16 @@ def _run(job: BatchJob, args, task, model, processor, output: OutputFolder, iden
     clip_warnings = _quiet_clip_warnings()
     clip_preparer = TvltClipPreparer(processor, model.config)
     collator = TvltDataCollator(clip_preparer.audio_padding_value)
+    # a worker decodes whole batches: more workers than batches would only start idle processes (`--num-workers 64`
+    # for a few clips)
+    workers = min(args.num_workers, -(-len(todo) // args.batch_size))
     loader_options = {
         "batch_size": args.batch_size,
-        "num_workers": args.num_workers,
+        "num_workers": workers,
         "collate_fn": functools.partial(_collate, collator),
         "pin_memory": device.type == "cuda",
         "worker_init_fn": functools.partial(_init_worker, transformers_logging.get_verbosity(), device.type == "cpu")
-        if args.num_workers
+        if workers
         else None,
     }
     loader = _recycled_loaders(todo, clip_preparer, task.modality, loader_options)

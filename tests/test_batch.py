@@ -382,6 +382,57 @@ def test_a_malformed_manifest_is_one_line_naming_the_row_exit_2_and_nothing_writ
         assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "options, workers", [(["--num-workers", "64"], [2]), (["--num-workers", "64", "--batch-size", "100000000"], [1])]
+)
+def test_no_more_decoding_workers_start_than_there_are_batches(repos, clips, tmp_path, monkeypatch, options, workers):
+    started = []
+    real_loader = _batch_job.DataLoader
+
+    def loader(dataset, **kwargs):
+        started.append(kwargs["num_workers"])
+        return real_loader(dataset, **kwargs)
+
+    monkeypatch.setattr(_batch_job, "DataLoader", loader)
+    inputs = [clips / "clip0.mp4", clips / "clip1.mp4"]  # 2 clips: 2 batches of 1, or 1 batch
+    out = tmp_path / "e.jsonl"
+    assert run_cli("embed", *inputs, "--model", repos["pretraining"], "--out", out, "--batch-size", "1", *options) == 0
+    assert started == workers and len(read_rows(out)) == 2
+
+
+def test_a_job_never_reads_its_own_output_folder(repos, clips, tmp_path, capsys):
+    """--out inside an input folder: a glob that matches everything would list the job's parts and identity file on a
+    resume; they are skipped, and a file named inside --out is refused."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(clips / "clip0.mp4", folder / "a.mp4")
+    out = folder / "e.parquet"
+    job = ["embed", f"{folder}/**", "--model", repos["pretraining"], "--out", out, "--num-workers", 0]
+    for _ in range(2):  # the first run, and the resume that sees the parts
+        assert run_cli(*job) == 0
+        assert [(row["id"], row["error"]) for row in read_rows(out)] == [(f"{folder}/a.mp4", None)]
+    capsys.readouterr()
+    (part,) = part_files(out)
+    assert run_cli("embed", part, "--model", repos["pretraining"], "--out", out) == 2
+    assert "is inside --out" in capsys.readouterr().err
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"video\n{part}\n")
+    assert run_cli("embed", manifest, "--model", repos["pretraining"], "--out", out) == 2
+    assert "m.csv line 2: `video` " in capsys.readouterr().err
+
+
+def test_a_file_reached_twice_is_one_clip_even_round_a_symlink_loop(repos, clips, tmp_path):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(clips / "clip0.mp4", folder / "a.mp4")
+    (folder / "sub" / "up").symlink_to("..")  # in/sub/up/sub/up/... until the system refuses
+    (folder / "b.mp4").symlink_to(folder / "a.mp4")
+    out = tmp_path / "e.jsonl"
+    inputs = [f"{folder}/**/*.mp4", folder, f"{folder}/./a.mp4"]
+    assert run_cli("embed", *inputs, "--model", repos["pretraining"], "--out", out, "--num-workers", 0) == 0
+    assert [row["id"] for row in read_rows(out)] == [f"{folder}/a.mp4"]
+
+
 def test_manifests_from_spreadsheets_and_editors_are_read_as_written(repos, clips, tmp_path):
     """A UTF-8 BOM (Excel's "CSV UTF-8"), CRLF line ends, quoted commas, spaces and non-ASCII letters in paths."""
     folder = tmp_path / "clips, täglich"
