@@ -471,6 +471,23 @@ def media_duration(path: PathLike, stream_type: str = "video") -> float | None:
         return float((end_pts - start_pts) * time_base)
 
 
+def header_seconds(container, stream=None) -> float | None:
+    """Seconds of `stream` (a PyAV stream of `container`) from its own first timestamp, as the header declares them
+    (nothing is read; `media_duration` checks them against the data): the stream's duration, else the file's, less
+    where the stream starts after the file does (MPEG-TS files start at 1.4 s, their audio and video apart). The whole
+    file's when `stream` is None; `None` when the header gives no length. Every window in this module is counted
+    from the stream's first timestamp, so all durations are too: the one reader of header lengths."""
+    if stream is not None and stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if not container.duration:
+        return None
+    seconds = container.duration / 1_000_000  # av.time_base units, from the file's start
+    if stream is not None and stream.start_time is not None and stream.time_base:
+        file_start = (container.start_time or 0) / 1_000_000
+        seconds -= max(0.0, float(stream.start_time * stream.time_base) - file_start)
+    return max(0.0, seconds)
+
+
 # -- helpers ------------------------------------------------------------------------------------------------------
 
 
@@ -575,13 +592,8 @@ def _count_packets(av, container, stream, timing: _StreamTiming | None = None) -
 
 def _frames_from_duration(container, stream, fps: Fraction) -> int | None:
     """Frames the header's duration of the video stream (or of the whole file) holds at `fps`; `None` if unknown."""
-    if stream.duration:
-        seconds = float(stream.duration * stream.time_base)
-    elif container.duration:
-        seconds = container.duration / 1_000_000 - float((stream.start_time or 0) * stream.time_base)
-    else:
-        return None
-    return max(0, math.floor(seconds * fps))
+    seconds = header_seconds(container, stream)
+    return None if seconds is None else max(0, math.floor(seconds * fps))
 
 
 def _last_packet_end(av, container, stream) -> int | None:
@@ -764,7 +776,7 @@ def _load_audio_with_pyav(path: str, start, end, mono: bool):
         resampler = av.AudioResampler(format="fltp")
         # Lapped codecs (AAC, MP3, Opus) decode the first frame after a seek without its overlap, so wrong: seek a
         # pre-roll earlier and cut to `start` below; near the beginning, decode from the start instead.
-        duration = _track_duration(container, stream)
+        duration = header_seconds(container, stream)
         if start is not None and duration is not None and start >= duration:
             raise MediaDecodingError(_no_samples_message(path, start, end, duration))
         if start is not None and start > _AUDIO_PREROLL_SECONDS:
@@ -814,15 +826,6 @@ def _load_audio_with_pyav(path: str, start, end, mono: bool):
     return (waveform[0] if mono else np.ascontiguousarray(waveform)), int(sampling_rate)
 
 
-def _track_duration(container, stream) -> float | None:
-    """Length in seconds the header gives the audio track (or the whole file), `None` when it gives none."""
-    if stream.duration:
-        return float(stream.duration * stream.time_base)
-    if container.duration:
-        return container.duration / 1_000_000  # in av.time_base units
-    return None
-
-
 def _no_samples_message(path: str, start, end, duration: float | None) -> str:
     lasts = "" if duration is None else f"; the audio lasts {format_seconds(duration)} s"
     return f"{path}: no audio samples in the window {describe_window(start, end)}{lasts}."
@@ -831,6 +834,7 @@ def _no_samples_message(path: str, start, end, duration: float | None) -> str:
 __all__ = [
     "DecodedVideo",
     "MAX_WINDOW_SECONDS",
+    "header_seconds",
     "MediaDecodingError",
     "check_media_file",
     "check_window",

@@ -12,6 +12,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..media_tvlt import header_seconds
+
 
 CANDIDATES = 16
 _CHUNK_SECONDS = 0.1
@@ -25,7 +27,7 @@ def busiest_window(video: str, audio: str | None, span: float) -> tuple[float, f
 
     try:
         with av.open(video) as container:
-            duration = _duration(container)
+            duration = header_seconds(container, container.streams.video[0] if container.streams.video else None)
             for _ in range(2):
                 if duration is None or duration <= 1.5 * span:
                     return None
@@ -46,15 +48,6 @@ def busiest_window(video: str, audio: str | None, span: float) -> tuple[float, f
     return start, start + span
 
 
-def _duration(container) -> float | None:
-    if container.duration:
-        return container.duration / 1_000_000  # in AV_TIME_BASE units
-    stream = container.streams.video[0] if container.streams.video else None
-    if stream is not None and stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    return None
-
-
 def _motion(container, start: float, end: float) -> float | None:
     """Bytes per second of the non-key video packets presented in `[start, end)`; `None` when the file holds no
     video packet from `start` on."""
@@ -62,13 +55,15 @@ def _motion(container, start: float, end: float) -> float | None:
         return 0.0
     stream = container.streams.video[0]
     time_base = Fraction(stream.time_base)
-    container.seek(int(start / time_base), stream=stream, backward=True, any_frame=False)
+    # seconds count from the stream's first timestamp, as the clip's frames are read (media_tvlt)
+    first = stream.start_time or 0
+    container.seek(first + int(start / time_base), stream=stream, backward=True, any_frame=False)
     total, reached = 0, False
     for packet in container.demux(stream):
         timestamp = packet.pts if packet.pts is not None else packet.dts
         if timestamp is None or packet.size == 0:
             continue
-        seconds = float(timestamp * time_base)
+        seconds = float((timestamp - first) * time_base)
         if seconds >= end:
             reached = True
             break

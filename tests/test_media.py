@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import soundfile
-from _av_toys import write_long_clip
+from _av_toys import moving_square_frames, tone, write_clip, write_long_clip
 from _preprocessing_utils import (
     HOWTO100M_VIDEO,
     MOSEI_AUDIO,
@@ -595,3 +595,31 @@ class TestRealClips:
         assert decoded.audio_sampling_rate == 44100 and decoded.audio.shape == (6 * 44100,)
         full, _ = load_audio(HOWTO100M_VIDEO)
         np.testing.assert_array_equal(decoded.audio, full[42 * 44100 : 48 * 44100])
+
+
+def test_header_lengths_count_from_each_streams_own_start(tmp_path):
+    """The one reader of header lengths (`header_seconds`), on a file whose streams do not start at 0 (MPEG-TS: video
+    at 0.25 s, audio at 0.23 s here): what the header says agrees with the data `media_duration` finds, and the
+    fallback to the file's length takes off where the stream starts after the file does."""
+    import av
+
+    from tvlt.media_tvlt import header_seconds, media_duration
+
+    path = write_clip(tmp_path / "late.ts", moving_square_frames(30, seed=0), waveform=tone(300.0, 2.0, seed=0))
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert video.start_time > 0 and audio.start_time > 0  # the case under test
+        assert header_seconds(container, video) == pytest.approx(media_duration(path, "video"), abs=1 / 8)
+        assert header_seconds(container, audio) == pytest.approx(media_duration(path, "audio"), abs=0.05)
+        whole = container.duration / 1_000_000
+        assert header_seconds(container) == whole
+
+    class Header:  # a stream whose header gives no length of its own: the file's is used
+        duration, start_time, time_base = None, 22_500, Fraction(1, 90_000)
+
+    class File:
+        duration, start_time = 3_773_222, 226_778
+
+    assert header_seconds(File(), Header()) == pytest.approx(3.773222 - (0.25 - 0.226778))
+    File.duration = 0
+    assert header_seconds(File(), Header()) is None
