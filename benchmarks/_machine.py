@@ -27,4 +27,16 @@ def proc_bytes(field: str, pid: int | str = "self", file: str = "status") -> int
     raise RuntimeError(f"no {field} in /proc/{pid}/{file}")
 
 
-__all__ = ["cpu_name", "proc_bytes"]
+def reset_peak_rss() -> bool:
+    """Reset the kernel's high-water mark (VmHWM) of this process, so that the next `proc_bytes("VmHWM")` is the peak
+    of what runs from now on, not of loading. False where the kernel does not let us (the peak is then the
+    process's)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+__all__ = ["cpu_name", "proc_bytes", "reset_peak_rss"]

@@ -11,18 +11,12 @@ import statistics
 import time
 
 import torch
-from _machine import proc_bytes  # benchmarks/ is on sys.path when the script runs
+from _machine import proc_bytes, reset_peak_rss  # benchmarks/ is on sys.path when the script runs
 
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
-
-
-def reset_peak_rss() -> None:
-    """Reset the kernel's high-water mark (VmHWM) so the peak we read belongs to the forward, not to loading."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def main() -> None:

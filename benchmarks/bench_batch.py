@@ -85,14 +85,16 @@ def write_manifest(path: Path, files: list[Path], rows: int) -> Path:
     return path
 
 
-def save_checkpoint(folder: Path, num_hidden_layers: int | None = None) -> Path:
-    """TVLT-base size (or fewer layers) with random weights and a 3-label head, plus the TVLT-base processor."""
+def save_checkpoint(folder: Path, num_hidden_layers: int | None = None, **overrides) -> Path:
+    """TVLT-base size (or fewer layers, or other `TvltConfig` overrides of the model's width that keep its input
+    sizes) with random weights and a 3-label head, plus the TVLT-base processor."""
     import torch
 
     from tvlt import TvltConfig, TvltForAudioVisualClassification, TvltProcessor
 
     torch.manual_seed(0)
-    overrides = {} if num_hidden_layers is None else {"num_hidden_layers": num_hidden_layers}
+    if num_hidden_layers is not None:
+        overrides["num_hidden_layers"] = num_hidden_layers
     config = TvltConfig(num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}, **overrides)
     TvltForAudioVisualClassification(config).eval().save_pretrained(folder)
     TvltProcessor.from_pretrained(Path(__file__).resolve().parents[1]).save_pretrained(folder)
@@ -121,10 +123,15 @@ def worker_naive(model: str, manifest: str, device: str) -> dict:
     return {"clips": len(paths), "seconds": time.perf_counter() - started, "cpu": time.process_time() - started_cpu}
 
 
-def worker_limit(model: str, manifest: str, device: str, dtype: str, batch_size: int, repeats: int) -> dict:
+def worker_limit(
+    model: str, manifest: str, device: str, dtype: str, batch_size: int, repeats: int, embed: bool = False
+) -> dict:
+    """The forward alone on a pre-made batch on `device`: the classifier's (what `tvlt predict` runs), or with `embed`
+    what `tvlt embed` runs per batch (the encoder, CLS pooling, the embeddings copied back to the CPU)."""
     import torch
 
     from tvlt import TvltDataCollator, TvltForAudioVisualClassification, TvltProcessor
+    from tvlt.embedding_tvlt import embed_batch
     from tvlt.inputs_tvlt import AudioVisualClip, TvltClipPreparer
 
     with open(manifest, newline="") as handle:
@@ -143,7 +150,10 @@ def worker_limit(model: str, manifest: str, device: str, dtype: str, batch_size:
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             started, started_cpu = time.perf_counter(), time.process_time()
-            classifier(**batch)
+            if embed:
+                embed_batch(classifier, batch, "audio-visual", "cls")
+            else:
+                classifier(**batch)
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - started)
@@ -213,14 +223,20 @@ def run_job(model: Path, manifest: Path, out: Path, args, sample_memory: bool) -
     cpu = children_cpu()
     text, wall, peaks = run_child(command, sample_memory)
     cpu = children_cpu() - cpu
-    match = re.search(r"(\d+) written now in ([\d.]+) s \(([\d.]+) clips/s\)", text)
-    if not match:
-        raise SystemExit(f"no summary line in the job's output:\n{text[-2000:]}")
+    clips, seconds = job_summary(text)
     # the same command again has nothing left to do: what it costs is the job's start (imports, model, listing)
     start_cpu = children_cpu()
     run_child(command)
     cpu -= children_cpu() - start_cpu
-    return {"clips": int(match.group(1)), "seconds": float(match.group(2)), "wall": wall, "cpu": cpu, **peaks}
+    return {"clips": clips, "seconds": seconds, "wall": wall, "cpu": cpu, **peaks}
+
+
+def job_summary(text: str) -> tuple[int, float]:
+    """(clips written now, seconds from the first batch to the last row) from a batch job's summary line."""
+    match = re.search(r"(\d+) written now in ([\d.]+) s \(([\d.]+) clips/s\)", text)
+    if not match:
+        raise SystemExit(f"no summary line in the job's output:\n{text[-2000:]}")
+    return int(match.group(1)), float(match.group(2))
 
 
 def children_cpu() -> float:
