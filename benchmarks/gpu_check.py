@@ -52,17 +52,12 @@ PARITY_TOLERANCE = 1e-5  # fp32, device against CPU
 KERNEL_TOLERANCE = 1e-4  # fp32, another attention kernel or torch.compile against eager mode
 HALF_KERNEL_TOLERANCE = 2e-2  # bfloat16 kernels against eager bfloat16
 PAPER_MS_PER_CLIP = 103  # the TVLT paper's forward time per clip on a GPU, TVLT-base
-# TvltConfig overrides of --size tiny: TVLT-base's inputs (so that its processor and real clips fit), a narrow model
-TINY = dict(
-    hidden_size=64,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=128,
-    decoder_hidden_size=32,
-    decoder_num_hidden_layers=1,
-    decoder_num_attention_heads=2,
-    decoder_intermediate_size=64,
-)
+# TvltConfig overrides of --size tiny: TVLT-base's inputs (so that its processor and real clips fit), the demo
+# checkpoint's narrow widths
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from make_demo_checkpoint import NARROW_WIDTHS as TINY  # noqa: E402
+
+
 HEADS = ("TvltModel", "TvltForPreTraining", "TvltForAudioVisualClassification")
 PARITY_BATCH = 4
 

@@ -33,6 +33,17 @@ DEMO_SEED = 0
 IMAGE_SIZE = 64
 NUM_FRAMES = 8
 SPECTROGRAM_LENGTH = 256  # ~3 s of audio at 44.1 kHz with a 512-sample hop
+# A narrow TVLT (the widths; benchmarks/gpu_check.py --size tiny uses them too): seconds to run on a CPU
+NARROW_WIDTHS = dict(
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=128,
+    decoder_hidden_size=32,
+    decoder_num_hidden_layers=1,
+    decoder_num_attention_heads=2,
+    decoder_intermediate_size=64,
+)
 
 
 def demo_config(pretraining: bool) -> TvltConfig:
@@ -49,14 +60,7 @@ def demo_config(pretraining: bool) -> TvltConfig:
         image_size=IMAGE_SIZE,
         num_frames=NUM_FRAMES,
         spectrogram_length=SPECTROGRAM_LENGTH,
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=128,
-        decoder_hidden_size=32,
-        decoder_num_hidden_layers=1,
-        decoder_num_attention_heads=2,
-        decoder_intermediate_size=64,
+        **NARROW_WIDTHS,
         **labels,
     )
 
