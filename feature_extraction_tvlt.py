@@ -350,7 +350,8 @@ class TvltFeatureExtractor(SavesAsRemoteCode, SequenceFeatureExtractor):
         their length. Of each clip, only the frames the output keeps are stored, and the running maximum of the others
         (the 80 dB range is measured on the whole clip, before any frame is dropped or cut).
         """
-        # not audio_utils.spectrogram_batch: it holds the batch's whole STFT at once (5x this memory on 10 min, README)
+        # not audio_utils.spectrogram_batch: it holds the batch's whole STFT at once (5x this memory on 10 min,
+        # docs/benchmarks.md)
         window, filters = self._filters()
         n_fft, hop = self.n_fft, self.hop_length
         original = self.preprocessing_mode == "original"

@@ -4,7 +4,7 @@
 
 One transformer over video patches and audio-spectrogram patches. Parameter names, shapes and outputs are those of
 transformers 4.40.2's TVLT, so its checkpoints load unchanged; the differences (bug fixes and options) are listed in
-the project README.
+the project's docs/differences-from-4.40.2.md.
 
 Token order inside the encoder is `[CLS, video patches, audio patches]`. Video patches are frame-major, row-major
 inside a frame; audio patches are time-major with `frequency_length // audio_patch_size[1]` frequency patches per

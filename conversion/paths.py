@@ -2,7 +2,7 @@
 
 Standard library only: the command line runs these checks before it imports torch or transformers.
 
-The rules (the `--help` text and the README state them too):
+The rules (the `--help` text and docs/convert-and-publish.md state them too):
 
 - SRC and DST never overlap: DST is not SRC, does not hold SRC and is not inside SRC, whatever the spelling (relative
   paths, `.`, `..`, symbolic links). DST is not the current directory nor one holding it, nor a symbolic link.

@@ -7,7 +7,7 @@ The folder is a complete remote-code repo (config.json with auto_map and custom_
 processor config, the code files), exactly what `tvlt convert` or `save_pretrained` give for real weights. The
 architecture is a scaled-down TVLT (2 layers of width 64, 64x64 frames, 3 s of audio) and the weights are random
 (seeded, so every run writes the same ones): predictions, match scores and reconstructions are meaningless. They show
-the shape of the outputs; for real ones convert `ZinengTang/tvlt-base` (see the README).
+the shape of the outputs; for real ones convert `ZinengTang/tvlt-base` (see docs/convert-and-publish.md).
 """
 
 import argparse

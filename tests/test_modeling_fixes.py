@@ -1,5 +1,5 @@
 """Bugs of transformers 4.40.2's TVLT that this port fixes. Each test fails on 4.40.2's behaviour (named in its
-docstring) and passes here; the README lists them under "Differences from 4.40.2"."""
+docstring) and passes here; docs/differences-from-4.40.2.md lists them."""
 
 import pytest
 import torch

@@ -19,7 +19,7 @@ from conftest import FIXTURES
 from fixture_inputs import make_clip_arrays
 from transformers import AutoFeatureExtractor, AutoProcessor
 
-# the real class on every 5.x (the top-level name is a torchvision placeholder on 5.4-5.17, see the README)
+# the real class on every 5.x (the top-level name is a torchvision placeholder on 5.4-5.17, see docs/compatibility.md)
 from transformers.models.auto.image_processing_auto import AutoImageProcessor
 
 from tvlt import TvltConfig, TvltForAudioVisualClassification, TvltProcessor
