@@ -2,6 +2,7 @@
 
 from huggingface_hub import ModelCard, ModelCardData
 
+from .. import __version__
 from ..remote_code_tvlt import (
     ARCHITECTURES,
     CLASSIFIER_ARCHITECTURE,
@@ -13,6 +14,7 @@ from .sources import KIND_ORIGINAL, LoadedCheckpoint
 
 
 DEFAULT_LICENSE = "mit"  # the license of the TVLT code and released weights (zinengtang/TVLT)
+LABELS_LISTED = 50  # a card lists a head's labels up to this many, then says how many more
 
 _CITATION = """@inproceedings{tang2022tvlt,
   title     = {TVLT: Textless Vision-Language Transformer},
@@ -32,6 +34,7 @@ def render_model_card(checkpoint: LoadedCheckpoint, repo_id: str | None = None) 
         license=checkpoint.license or DEFAULT_LICENSE,
         pipeline_tag="video-classification" if classifier else "feature-extraction",
         tags=["tvlt", "custom_code", "audio-visual", "video", "audio"] + ([PIPELINE_TASK] if classifier else []),
+        base_model=checkpoint.hub_repo,  # None (left out) for local sources: their Hub origin is unknown
     )
     repo = repo_id or "<owner>/<this-repo>"
     sections = [
@@ -46,10 +49,15 @@ def render_model_card(checkpoint: LoadedCheckpoint, repo_id: str | None = None) 
         "## Usage",
         _usage(repo, auto_class, architecture),
         _outputs(config, architecture),
+        *(["## Labels", _labels(config)] if classifier else []),
         "## Preprocessing",
         _preprocessing(checkpoint),
         "## Model",
         _model_table(config, architecture),
+        "## Provenance",
+        _provenance(checkpoint),
+        "## License",
+        _license(checkpoint),
         "## Citation",
         f"```bibtex\n{_CITATION}\n```",
     ]
@@ -101,8 +109,7 @@ def _outputs(config, architecture: str) -> str:
             reading = "Labels are independent: `outputs.logits.sigmoid()` gives one probability per label."
         else:
             reading = "`outputs.logits.softmax(-1)` gives the class probabilities."
-        shown = ", ".join(f"`{label}`" for label in labels[:20]) + (" ..." if len(labels) > 20 else "")
-        return f"{reading} Labels (`model.config.id2label`): {shown}."
+        return f"{reading} The labels are below (`model.config.id2label`)."
     if architecture == PRETRAINING_ARCHITECTURE:
         parts = []
         if config.task_matching:
@@ -117,6 +124,58 @@ def _outputs(config, architecture: str) -> str:
             )
         return " ".join(parts)
     return "`outputs.last_hidden_state` holds `[CLS, video patches, audio patches]` features."
+
+
+def _labels(config) -> str:
+    rows = [f"| {index} | `{config.id2label[index]}` |" for index in range(min(config.num_labels, LABELS_LISTED))]
+    more = config.num_labels - len(rows)
+    head = {
+        "regression": "Each output is a predicted value:",
+        "multi_label_classification": "Independent labels (multi-label):",
+    }.get(config.problem_type, "Classes (one per clip):")
+    table = "\n".join([head, "", "| index | label |", "| --- | --- |", *rows])
+    return table + (f"\n\n... and {more} more: `model.config.id2label` has all {config.num_labels}." if more else "")
+
+
+def _provenance(checkpoint: LoadedCheckpoint) -> str:
+    import torch
+    import transformers
+
+    if checkpoint.kind == KIND_ORIGINAL:
+        source = (
+            f"`{checkpoint.source}`, an original research checkpoint of [zinengtang/TVLT]"
+            "(https://github.com/zinengtang/TVLT); its keys were renamed, the fused `qkv` projections split into "
+            "query/key/value and the position tables cut to the config's lengths. With the same inputs the model "
+            "gives the original code's outputs"
+        )
+    elif checkpoint.hub_repo:
+        source = (
+            f"the Hub repo [`{checkpoint.hub_repo}`](https://huggingface.co/{checkpoint.hub_repo}) at commit "
+            f"`{checkpoint.hub_commit}`, a transformers-format TVLT checkpoint; its weights are copied unchanged. "
+            "With the same inputs the model gives transformers 4.40.2's outputs"
+        )
+    else:
+        source = (
+            f"`{checkpoint.source}`, a transformers-format TVLT checkpoint (a 4.40.2 `save_pretrained` folder or "
+            "one of ours); its weights are copied unchanged. With the same inputs the model gives transformers "
+            "4.40.2's outputs"
+        )
+    return (
+        f"Converted from {source} (within 1e-5; the tvlt test suite checks this on tiny checkpoints). Written by "
+        f"`tvlt convert` (tvlt {__version__}, transformers {transformers.__version__}, torch "
+        f"{torch.__version__.split('+')[0]})."
+    )
+
+
+def _license(checkpoint: LoadedCheckpoint) -> str:
+    if checkpoint.license:
+        weights = f"The weights' license, `{checkpoint.license}`, is the one the source's model card states."
+    else:
+        weights = (
+            f"The weights' license, `{DEFAULT_LICENSE}`, is that of the TVLT code and released weights "
+            "([zinengtang/TVLT](https://github.com/zinengtang/TVLT)); change the card's `license` if yours differ."
+        )
+    return f"{weights} The code files of this repo are Apache-2.0 (the transformers TVLT port they continue)."
 
 
 def _preprocessing(checkpoint: LoadedCheckpoint) -> str:

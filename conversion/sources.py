@@ -2,7 +2,7 @@
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -62,7 +62,9 @@ class LoadedCheckpoint:
     kind: str
     description: str
     source: str
-    license: str | None = None
+    license: str | None = None  # from the source's own model card, when it states one
+    hub_repo: str | None = None  # the Hub repo id of a Hub SRC: the card's `base_model`
+    hub_commit: str | None = None  # the commit of that repo that was read
 
 
 def load_checkpoint(
@@ -90,7 +92,9 @@ def load_checkpoint(
     if HUB_ID.match(str(src)):
         _refuse_original_options(original_options, f"{src} (a Hub repo)")
         folder = _download_hub_checkpoint(str(src), revision)
-        return _load_legacy(folder, source=str(src) + (f"@{revision}" if revision else ""))
+        checkpoint = _load_legacy(folder, source=str(src) + (f"@{revision}" if revision else ""))
+        # a Hub cache's snapshot folder is named for the commit it holds
+        return replace(checkpoint, hub_repo=str(src), hub_commit=folder.name)
     raise FileNotFoundError(f"SRC {src} is not an existing file or folder, nor a Hub repo id (owner/name).")
 
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 from conftest import FIXTURES, ORIGINAL_FIXTURES, REPO_ROOT, requires_path
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 from transformers import (
     AutoConfig,
@@ -25,7 +26,7 @@ from transformers import (
     AutoModelForVideoClassification,
 )
 
-from tvlt import TvltForAudioVisualClassification, TvltForPreTraining, TvltModel
+from tvlt import TvltConfig, TvltForAudioVisualClassification, TvltForPreTraining, TvltModel
 from tvlt.cli import main
 from tvlt.conversion import (
     MOSEI_EMOTIONS,
@@ -592,7 +593,9 @@ def test_model_cards(converted_originals, tmp_path):
         assert ORIGINAL_FILES[name] in readme
     ea_card = (converted_originals["mosei_ea"] / "README.md").read_text()
     assert "# TVLT: Original TVLT checkpoint with the CMU-MOSEI emotion head" in ea_card
-    assert "`happy`, `sad`, `angry`, `fear`, `disgust`, `surprise`" in ea_card and "sigmoid" in ea_card
+    labels = "| 0 | `happy` |\n| 1 | `sad` |\n| 2 | `angry` |\n| 3 | `fear` |\n| 4 | `disgust` |\n| 5 | `surprise` |"
+    assert f"## Labels\n\nIndependent labels (multi-label):\n\n| index | label |\n| --- | --- |\n{labels}\n" in ea_card
+    assert "sigmoid" in ea_card
     assert 'preprocessing_mode="original"' in ea_card
 
 
@@ -758,7 +761,81 @@ def test_cli_converts_a_hub_repo_id(tmp_path):
     weights = load_file(dst / "model.safetensors")
     expected = load_file(src / "model.safetensors")
     assert weights.keys() == expected.keys() and all(torch.equal(weights[k], expected[k]) for k in weights)
-    assert "someone/tvlt-tiny@v1" in (dst / "README.md").read_text()
+    card = ModelCard.load(dst / "README.md")
+    assert card.data.base_model == "someone/tvlt-tiny"  # the Hub links the conversion to its source
+    assert "[`someone/tvlt-tiny`](https://huggingface.co/someone/tvlt-tiny) at commit `0123456789abcdef" in card.text
+
+
+CARD_SECTIONS = ["## Usage", "## Preprocessing", "## Model", "## Provenance", "## License", "## Citation"]
+
+
+@requires_original
+@pytest.mark.parametrize("name", ["mae", "mosei_ea", "mosei_sa"])
+def test_the_card_is_a_hub_model_card(converted_originals, name):
+    """huggingface_hub's own parser reads the card: its metadata, then the sections a Hub reader looks for."""
+    import transformers
+
+    card = ModelCard.load(converted_originals[name] / "README.md")
+    classifier = name != "mae"
+    assert card.data.library_name == "transformers" and card.data.license == "mit"
+    assert card.data.pipeline_tag == ("video-classification" if classifier else "feature-extraction")
+    assert {"tvlt", "custom_code"} <= set(card.data.tags)
+    assert card.data.base_model is None  # a local file: where it came from on the Hub is not known
+    sections = [line for line in card.text.splitlines() if line.startswith("## ")]
+    assert sections == CARD_SECTIONS[:1] + (["## Labels"] if classifier else []) + CARD_SECTIONS[1:]
+    provenance = card.text.split("## Provenance")[1].split("## ")[0]
+    assert f"`{ORIGINAL_FILES[name]}`, an original research checkpoint" in provenance
+    assert f"transformers {transformers.__version__}" in provenance
+    assert "The weights' license, `mit`, is that of the TVLT code" in card.text
+    if name == "mosei_sa":
+        assert "Each output is a predicted value:" in card.text and "| 0 | `sentiment` |" in card.text
+
+
+def test_the_card_lists_many_labels_up_to_a_bound(tmp_path, legacy_checkpoint):
+    from tvlt.conversion.model_card import LABELS_LISTED
+
+    config = legacy_checkpoint.model.config
+    many = {index: f"class_{index}" for index in range(LABELS_LISTED + 7)}
+    config = TvltConfig(**{**config.to_dict(), "id2label": many, "label2id": {v: k for k, v in many.items()}})
+    model = TvltForAudioVisualClassification(config)
+    text = ModelCard(render_model_card(dataclasses.replace(legacy_checkpoint, model=model))).text
+    assert f"| {LABELS_LISTED - 1} | `class_{LABELS_LISTED - 1}` |" in text and f"`class_{LABELS_LISTED}`" not in text
+    assert f"... and 7 more: `model.config.id2label` has all {LABELS_LISTED + 7}." in text
+
+
+@requires_original
+def test_the_cards_usage_code_runs_through_remote_code(converted_originals, tmp_path):
+    """The card's Python blocks, as a reader copies them, with the repo and the clip swapped for local ones, in a
+    process with a fresh modules cache: the snippet loads the repo's own code and gives outputs."""
+    import soundfile
+    from _av_toys import moving_square_frames, tone, write_clip
+
+    write_clip(tmp_path / "clip.mp4", moving_square_frames(8), waveform=tone(440.0, 1.0))
+    soundfile.write(tmp_path / "clip.wav", tone(330.0, 1.0), 44100)
+    for name, result in (("mosei_ea", "outputs.logits.shape, classifier('clip.mp4')"), ("mae", "outputs.keys()")):
+        card = (converted_originals[name] / "README.md").read_text()
+        blocks = re.findall(r"```python\n(.*?)```", card, re.DOTALL)
+        assert blocks and 'repo = "<owner>/<this-repo>"' in blocks[0]
+        code = "\n".join(blocks).replace('"<owner>/<this-repo>"', repr(str(converted_originals[name])))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+        env.update(
+            HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), HF_MODULES_CACHE=str(tmp_path / f"modules-{name}")
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", f"{code}\nprint(type(model).__module__, {result})"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.startswith("transformers_modules."), done.stdout  # the repo's code, not the package's
+        if name == "mosei_ea":
+            assert "torch.Size([1, 6])" in done.stdout
+            assert re.search(r"'label': '(happy|sad|angry|fear|disgust|surprise)'", done.stdout), done.stdout
+        else:
+            assert "matching_logits" in done.stdout
 
 
 def test_a_hub_repo_id_that_cannot_be_found_is_reported(tmp_path, capsys):
