@@ -62,6 +62,10 @@ class MaeReconstruction:
         hidden_bins (`np.ndarray` of shape `(frequency, time)`, bool): bins of the hidden audio patches.
         pixel_error, audio_error (`float`): mean squared error on the hidden patches (normalised values).
         pixel_mask_ratio, audio_mask_ratio (`float`), audio_mask_type (`str`): the masking that was used.
+        audio_steps_partly_hidden (`int`): time steps of which some real patches are hidden and some not. With
+            frame-level masking TVLT draws one noise value per time step but keeps `int(patches * (1 - ratio))`
+            patches (4.40.2's and the original code's rule, kept for parity), so the cut can fall inside one time
+            step, whose frequency patches are then split between hidden and visible.
     """
 
     frames: np.ndarray
@@ -75,6 +79,7 @@ class MaeReconstruction:
     pixel_mask_ratio: float
     audio_mask_ratio: float
     audio_mask_type: str
+    audio_steps_partly_hidden: int = 0
 
 
 @torch.no_grad()
@@ -126,6 +131,10 @@ def reconstruct(
 
     hidden_pixels = frames_of(pixel_hidden[:, None].expand(-1, patch_h * patch_w).float())[..., 0] > 0
     hidden_bins = spectrogram_of(audio_hidden[:, None].expand(-1, patch_t * patch_f).float()) > 0
+    step_hidden = audio_hidden.view(grid_t, grid_f)  # [t, f]
+    # padding is never hidden (nor a target): a step is whole when each of its real patches is hidden
+    step_padding = (inputs["audio_mask"][0].view(grid_t, grid_f) == 0).cpu() if "audio_mask" in inputs else False
+    partly_hidden = int((step_hidden.any(-1) & ~(step_hidden | step_padding).all(-1)).sum())
 
     real_frames = (
         int(inputs["pixel_mask"][0].view(num_frames, -1).any(-1).sum()) if "pixel_mask" in inputs else num_frames
@@ -154,7 +163,18 @@ def reconstruct(
         pixel_mask_ratio=float(config.pixel_mask_ratio),
         audio_mask_ratio=float(config.audio_mask_ratio),
         audio_mask_type=str(config.audio_mask_type),
+        audio_steps_partly_hidden=partly_hidden,
     )
+
+
+def audio_masking_caption(recon: MaeReconstruction) -> str:
+    """What the masked-audio row hides, e.g. `16% hidden, frame-level`."""
+    caption = f"{100 * recon.hidden_bins.mean():.0f}% hidden, {recon.audio_mask_type}"
+    if recon.audio_mask_type == "frame-level" and recon.audio_steps_partly_hidden:
+        # said, or a split time step reads as a drawing error
+        steps = recon.audio_steps_partly_hidden
+        caption += f";\n{steps} time step{'s' * (steps > 1)} partly hidden:\nTVLT's cut counts patches"
+    return caption
 
 
 def render(reconstruction: MaeReconstruction, title: str, notes: tuple[str, ...] = ()) -> PIL.Image.Image:
@@ -199,11 +219,10 @@ def render(reconstruction: MaeReconstruction, title: str, notes: tuple[str, ...]
     pasted_spectrogram = spectrogram_picture(
         _viridis(np.where(recon.hidden_bins, recon.predicted_spectrogram, recon.spectrogram))
     )
-    audio_percent = 100 * recon.hidden_bins.mean()
     audio_rows = [
         ("Audio: input log-mel\nspectrogram (time ->,\nlow frequencies at bottom)", spectrogram_rgb),
         (
-            f"Audio: masked input\n({audio_percent:.0f}% hidden, {recon.audio_mask_type})",
+            f"Audio: masked input\n({audio_masking_caption(recon)})",
             _hatched(spectrogram_rgb, hidden_bins),
         ),
         (
@@ -313,4 +332,11 @@ def _masked_mse(predictions: torch.Tensor, targets: torch.Tensor, hidden: torch.
     return float(((predictions - targets) ** 2).mean(-1)[hidden].mean())
 
 
-__all__ = ["HIDDEN_PATCH_COLOURS", "PREDICTED_OUTLINE_RGB", "MaeReconstruction", "reconstruct", "render"]
+__all__ = [
+    "HIDDEN_PATCH_COLOURS",
+    "PREDICTED_OUTLINE_RGB",
+    "MaeReconstruction",
+    "audio_masking_caption",
+    "reconstruct",
+    "render",
+]

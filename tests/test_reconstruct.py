@@ -13,7 +13,13 @@ from conftest import SAMPLES, requires_path
 from tvlt import TvltForPreTraining, TvltProcessor
 from tvlt.cli import main
 from tvlt.commands import CommandError
-from tvlt.commands._mae_picture import HIDDEN_PATCH_COLOURS, PREDICTED_OUTLINE_RGB, reconstruct, render
+from tvlt.commands._mae_picture import (
+    HIDDEN_PATCH_COLOURS,
+    PREDICTED_OUTLINE_RGB,
+    audio_masking_caption,
+    reconstruct,
+    render,
+)
 from tvlt.commands._window import busiest_window
 from tvlt.commands.reconstruct import _check_out, _save_picture
 from tvlt.inputs_tvlt import AudioVisualClip, TvltClipPreparer
@@ -70,6 +76,32 @@ def test_the_reconstruction_shows_the_inputs_the_hidden_patches_and_the_predicti
         outputs = model(**inputs, reconstruct=True, pixel_noise=pixel_noise, audio_noise=audio_noise)
     predicted_patch = outputs.pixel_logits[0, 0].reshape(8, 8, 3).numpy() * 0.5 + 0.5
     np.testing.assert_allclose(recon.predicted_frames[0, :8, :8], predicted_patch.clip(0, 1), atol=1e-6)
+
+
+def test_frame_level_masking_splits_one_time_step_as_4402_and_the_original_code_do(prepared):
+    """Frame-level masking draws one noise value per time step but keeps `int(patches * (1 - ratio))` patches, as
+    4.40.2 and the original code do: when that is not a whole number of time steps, the step at the cut is partly
+    hidden (the "thin strip and a block" a user saw on the MOSEI clip). Kept for parity; the picture says so."""
+    model, processor, inputs = prepared
+    recon = reconstruct(model, processor.image_processor, inputs, seed=0)
+    steps, frequency_patches = 8, 4  # the tiny model's 64 x 32 spectrogram in 8 x 8 patches, all real here
+    patches = steps * frequency_patches
+    hidden = patches - int(patches * (1 - model.config.audio_mask_ratio))  # 4.40.2's `len_keep` rule
+    assert hidden == 5  # one whole time step and one patch of the next
+    hidden_per_step = recon.hidden_bins[::8, ::8].sum(0)  # (frequency patches, time steps) -> per time step
+    assert sorted(hidden_per_step.tolist()) == [0] * 6 + [1, 4]
+    # the whole step is the one with the largest noise, the split one comes next: the cut falls inside it
+    generator = torch.Generator().manual_seed(0)
+    torch.rand(1, inputs["pixel_values"].shape[1] * 16, generator=generator)  # the video noise is drawn first
+    order = torch.rand(1, steps, generator=generator)[0].argsort(descending=True).tolist()
+    assert hidden_per_step[order[0]] == 4 and hidden_per_step[order[1]] == 1
+    assert recon.audio_steps_partly_hidden == 1
+    assert (
+        audio_masking_caption(recon)
+        == "16% hidden, frame-level;\n1 time step partly hidden:\nTVLT's cut counts patches"
+    )
+    whole = dataclasses.replace(recon, audio_steps_partly_hidden=0)
+    assert audio_masking_caption(whole) == "16% hidden, frame-level"
 
 
 def test_the_spectrogram_is_drawn_without_its_padding(prepared, clip):
