@@ -85,6 +85,14 @@ def requires_path(path: Path, what: str):
     return pytest.mark.skipif(not path.exists(), reason=f"{what} not found at {path}")
 
 
+def offline_env(root: Path, **overrides) -> dict[str, str]:
+    """The environment of a child process that sees no Hub settings of this machine: offline, with its own Hub home
+    and transformers modules cache under `root`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(root / "hf-home"), HF_MODULES_CACHE=str(root / "modules"))
+    return {**env, **overrides}
+
+
 def run_without_package(client: str, job_file: Path, root: Path, **env_overrides) -> None:
     """Run `tests/<client>` (called as `client.py SITE_PACKAGES JOB_FILE`) where `tvlt` cannot be imported: another
     working directory, `python -I -S` (no script dir, no site, no PYTHON* variables), the interpreter's

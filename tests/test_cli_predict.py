@@ -1,7 +1,6 @@
 """`tvlt predict`: the offline first run of the README, classification and matching output, and bad input."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import numpy as np
 import PIL.Image
 import pytest
 from _av_toys import load_classifier, moving_square_frames, tone, write_clip
-from conftest import REPO_ROOT, SAMPLES, requires_path
+from conftest import REPO_ROOT, SAMPLES, offline_env, requires_path
 
 from tvlt.cli import main
 from tvlt.retrieval_tvlt import TvltAudioVisualMatcher
@@ -45,8 +44,7 @@ def tvlt_command() -> list[str]:
 
 def test_the_offline_first_run_predicts_for_the_bundled_clip(tmp_path):
     """The README's quickstart, on a machine without network: make the demo checkpoint, predict for the demo clip."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf-home"), HF_MODULES_CACHE=str(tmp_path / "modules"))
+    env = offline_env(tmp_path)
     demo = tmp_path / "tvlt-tiny-classifier"
     made = subprocess.run(
         [sys.executable, str(REPO_ROOT / "examples" / "make_demo_checkpoint.py"), str(demo)],

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import FIXTURES, ORIGINAL_FIXTURES, REPO_ROOT, requires_path
+from conftest import FIXTURES, ORIGINAL_FIXTURES, REPO_ROOT, offline_env, requires_path
 from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 from transformers import (
@@ -817,10 +817,7 @@ def test_the_cards_usage_code_runs_through_remote_code(converted_originals, tmp_
         blocks = re.findall(r"```python\n(.*?)```", card, re.DOTALL)
         assert blocks and 'repo = "<owner>/<this-repo>"' in blocks[0]
         code = "\n".join(blocks).replace('"<owner>/<this-repo>"', repr(str(converted_originals[name])))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
-        env.update(
-            HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), HF_MODULES_CACHE=str(tmp_path / f"modules-{name}")
-        )
+        env = offline_env(tmp_path, HF_MODULES_CACHE=str(tmp_path / f"modules-{name}"))
         done = subprocess.run(
             [sys.executable, "-c", f"{code}\nprint(type(model).__module__, {result})"],
             cwd=tmp_path,

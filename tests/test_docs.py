@@ -2,14 +2,13 @@
 the files it names) or says why it cannot run offline, outputs shown are the outputs printed, and links resolve."""
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ORIGINAL_FIXTURES, REPO_ROOT, requires_path
+from conftest import ORIGINAL_FIXTURES, REPO_ROOT, offline_env, requires_path
 from docs_runner import OUTPUT_MARK, PAGES, RUNNABLE, read_blocks, run_page
 
 
@@ -22,14 +21,7 @@ def results(tmp_path_factory):
     """One child process runs every page's blocks (a few minutes of tiny models at most)."""
     sandbox = tmp_path_factory.mktemp("docs")
     results_file = sandbox / "results.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
-    env.update(
-        HF_HUB_OFFLINE="1",
-        HF_HOME=str(sandbox / "hf"),
-        HF_MODULES_CACHE=str(sandbox / "modules"),
-        TVLT_ORIGINAL_FIXTURES=str(ORIGINAL_FIXTURES),
-        OMP_NUM_THREADS="2",
-    )
+    env = offline_env(sandbox, TVLT_ORIGINAL_FIXTURES=str(ORIGINAL_FIXTURES), OMP_NUM_THREADS="2")
     done = subprocess.run(
         [sys.executable, str(REPO_ROOT / "tests" / "docs_runner.py"), str(sandbox), str(results_file), *PAGES],
         cwd=sandbox,
