@@ -25,6 +25,7 @@ Public API (used by `TvltImageProcessor`, `TvltFeatureExtractor` and the `tvlt` 
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -553,6 +554,11 @@ def _open_container(av, path: str):
     try:
         return av.open(path)
     except av.error.FFmpegError as error:
+        # FFmpeg reports both as "Invalid data" or a bare errno: say what a user can act on
+        if isinstance(error, PermissionError) or getattr(error, "errno", None) == errno.EACCES:
+            raise MediaDecodingError(f"{path}: cannot be read (permission denied).") from None
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            raise MediaDecodingError(f"{path}: the file is empty (0 bytes), not a media file.") from None
         raise MediaDecodingError(f"{path}: cannot be opened as a media file ({error}).") from None
 
 

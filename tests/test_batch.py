@@ -536,3 +536,185 @@ def test_decoding_workers_yield_the_cpu_to_the_models_threads(on_cpu, raised):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == str(raised)
+
+
+# -- hostile inputs ---------------------------------------------------------------------------------------------------
+
+
+def _without_read_override():
+    """Run a child so that file permissions bind it: as root, drop the capabilities that bypass them (the bounding
+    set is what root's next program gets); as another user there is nothing to drop."""
+    if os.geteuid() != 0:
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
+
+    def drop():
+        for capability in (cap_dac_override, cap_dac_read_search):
+            if libc.prctl(pr_capbset_drop, capability, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+    return drop
+
+
+def run_bound_by_permissions(*arguments, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "tvlt", *map(str, arguments)]
+    try:
+        return subprocess.run(
+            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, preexec_fn=_without_read_override()
+        )
+    except subprocess.SubprocessError as error:  # the capabilities could not be dropped (a locked-down container)
+        pytest.skip(f"cannot run a child without root's permission override: {error}")
+
+
+def audio_only_mp4(path: Path) -> Path:
+    """An mp4 holding only an AAC track (what a phone's voice memo or a stripped download can be)."""
+    from fractions import Fraction
+
+    import av
+
+    waveform = tone(440.0, 1.0)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        stream.layout = "mono"
+        for first in range(0, len(waveform), 1024):
+            frame = av.AudioFrame.from_ndarray(
+                waveform[None, first : first + 1024].copy(), format="flt", layout="mono"
+            )
+            frame.sample_rate, frame.pts, frame.time_base = 44100, first, Fraction(1, 44100)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_unreadable_empty_audio_only_and_text_files_are_rows_naming_what_is_wrong(repos, clips, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(clips / "clip0.mp4", folder / "good.mp4")
+    shutil.copy(clips / "clip1.mp4", folder / "locked.mp4")
+    (folder / "locked.mp4").chmod(0)
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "notes.mp4").write_text("meeting notes, saved with the wrong extension\n")
+    audio_only_mp4(folder / "voice.mp4")
+    result = run_bound_by_permissions(
+        "embed", folder, "--model", repos["pretraining"], "--out", "e.jsonl", cwd=tmp_path
+    )
+    assert result.returncode == 1, result.stderr[-3000:]  # the job ran; 4 clips failed
+    assert "Traceback" not in result.stderr
+    errors = {Path(row["video"]).name: row["error"] for row in read_rows(tmp_path / "e.jsonl")}
+    assert errors == {
+        "good.mp4": None,
+        "locked.mp4": f"MediaDecodingError: {folder / 'locked.mp4'}: cannot be read (permission denied).",
+        "empty.mp4": f"MediaDecodingError: {folder / 'empty.mp4'}: the file is empty (0 bytes), not a media file.",
+        "notes.mp4": errors["notes.mp4"],
+        "voice.mp4": f"MediaDecodingError: {folder / 'voice.mp4'}: the file has no video stream.",
+    }
+    assert errors["notes.mp4"].startswith(f"MediaDecodingError: {folder / 'notes.mp4'}: cannot be opened as a media")
+
+
+def test_an_unreadable_manifest_model_or_output_folder_is_one_line_exit_2(repos, clips, tmp_path):
+    manifest = tmp_path / "clips.csv"
+    manifest.write_text(f"video\n{clips / 'clip0.mp4'}\n")
+    manifest.chmod(0)
+    model = tmp_path / "model"
+    shutil.copytree(repos["pretraining"], model)
+    (model / "config.json").chmod(0)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    cases = [
+        (
+            ["embed", manifest, "--model", repos["pretraining"], "--out", "a.jsonl"],
+            "clips.csv: cannot read the manifest",
+        ),
+        (["embed", clips / "clip0.mp4", "--model", model, "--out", "b.jsonl"], "--model"),
+        (
+            ["embed", clips / "clip0.mp4", "--model", repos["pretraining"], "--out", "locked/c.jsonl"],
+            "cannot write in",
+        ),
+    ]
+    for arguments, culprit in cases:
+        result = run_bound_by_permissions(*arguments, cwd=tmp_path)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and culprit in lines[0], result.stderr[-2000:]
+        assert "ermission denied" in lines[0]
+    assert not (tmp_path / "a.jsonl").exists() and not (tmp_path / "b.jsonl").exists()
+
+
+def test_a_one_hour_video_is_read_over_its_first_window_only(repos, tmp_path):
+    """Without a window a clip is read from 0 for as much audio as the model takes (0.749 s for the tiny model),
+    an hour-long file too: the same vector as that window asked for, and no decode of the hour."""
+    from _av_toys import write_long_clip
+
+    hour = write_long_clip(tmp_path / "hour.mp4", 3600, repeat_s=20)  # 20 s of packets repeated: seconds to make
+    manifest = tmp_path / "window.csv"
+    manifest.write_text(f"video,start,end\n{hour},0,0.749\n")
+    for source, out in ((hour, "default.jsonl"), (manifest, "window.jsonl")):
+        assert run_cli("embed", source, "--model", repos["pretraining"], "--out", tmp_path / out) == 0
+    (default,), (window,) = read_rows(tmp_path / "default.jsonl"), read_rows(tmp_path / "window.jsonl")
+    assert default["error"] is None and default["start"] is None
+    np.testing.assert_allclose(default["embedding"], window["embedding"], atol=1e-6)
+
+
+def test_hidden_and_temporary_files_in_a_folder_are_skipped_and_named_ones_taken(repos, clips, tmp_path):
+    """A folder is the user's videos: hidden files (`.name`, also editors' `.#name` locks) and partial downloads or
+    backups (`.part`, `.crdownload`, `~` suffixes: not a video extension) are skipped; a file named on the command
+    line or in a manifest is always read."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("good.mp4", "~draft.mp4", ".hidden.mp4", ".#good.mp4", "good.mp4.part", "x.mp4.crdownload", "b.mp4~"):
+        shutil.copy(clips / "clip0.mp4", folder / name)
+    assert run_cli("embed", folder, "--model", repos["pretraining"], "--out", tmp_path / "a.jsonl") == 0
+    assert sorted(Path(row["video"]).name for row in read_rows(tmp_path / "a.jsonl")) == ["good.mp4", "~draft.mp4"]
+    named = [folder / ".hidden.mp4", folder / "good.mp4.part"]
+    assert run_cli("embed", *named, "--model", repos["pretraining"], "--out", tmp_path / "b.jsonl") == 0
+    assert [row["error"] for row in read_rows(tmp_path / "b.jsonl")] == [None, None]
+
+
+@pytest.mark.parametrize(
+    "options, tolerance",
+    [
+        (["--dtype", "float16"], 5e-2),
+        (["--dtype", "bfloat16"], 2e-1),
+        (["--num-workers", "0", "--batch-size", "100000"], 1e-5),
+        (["--num-workers", "64", "--batch-size", "1"], 1e-5),
+    ],
+)
+def test_half_precision_on_a_cpu_and_extreme_batches_give_one_row_per_clip(repos, clips, tmp_path, options, tolerance):
+    good = [clips / f"clip{index}.mp4" for index in range(3)]
+    common = ["embed", *good, "--model", repos["pretraining"]]
+    assert run_cli(*common, "--out", tmp_path / "reference.jsonl", "--num-workers", "0") == 0
+    assert run_cli(*common, "--out", tmp_path / "e.jsonl", *options) == 0
+    reference, rows = read_rows(tmp_path / "reference.jsonl"), read_rows(tmp_path / "e.jsonl")
+    assert [row["id"] for row in rows] == [row["id"] for row in reference]
+    for row, expected in zip(rows, reference, strict=True):
+        assert row["error"] is None
+        difference = np.abs(np.array(row["embedding"]) - np.array(expected["embedding"])).max()
+        assert difference <= tolerance * np.abs(np.array(expected["embedding"])).max()
+
+
+@pytest.mark.parametrize("first, then", [(1, 2), (2, 1)])
+def test_a_job_resumed_with_another_number_of_processes_has_one_row_per_clip(repos, clips, tmp_path, first, then):
+    """Rows are skipped by id, not by rank: a job begun on one process and finished on two (or the other way round)
+    holds each clip once, and no temporary part is left."""
+    out = tmp_path / "e.parquet"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "WORLD_SIZE", "RANK", "LOCAL_"))}
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+
+    def run(processes: int, *inputs) -> int:
+        arguments = ["embed", *map(str, inputs), "--model", str(repos["pretraining"]), "--out", str(out)]
+        arguments += ["--num-workers", "0", "--batch-size", "2"]
+        if processes == 1:
+            return run_cli(*arguments)
+        done = subprocess.run(
+            [*launcher("torchrun"), "-m", "tvlt", *arguments], env=env, capture_output=True, text=True, timeout=600
+        )
+        return done.returncode  # torchrun reports a rank's exit status 1 with a traceback of its own
+
+    assert run(first, clips / "clip0.mp4", clips / "clip1.mp4", clips / "clip2.mp4") == 0
+    assert run(then, clips) == 1  # the silent and the corrupt clip fail, as in a one-process job
+    rows = read_rows(out)
+    assert sorted(row["id"] for row in rows) == sorted(str(path) for path in clips.glob("*.mp4"))
+    assert not [path.name for path in out.iterdir() if path.name.startswith(".part")]

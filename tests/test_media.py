@@ -220,7 +220,7 @@ class TestReadVideo:
 
     def test_empty_file(self, tmp_path):
         (tmp_path / "empty.mp4").write_bytes(b"")
-        with pytest.raises(MediaDecodingError, match="empty.mp4: cannot be opened"):
+        with pytest.raises(MediaDecodingError, match=r"empty.mp4: the file is empty \(0 bytes\), not a media file"):
             read_video(tmp_path / "empty.mp4")
         with pytest.raises(MediaDecodingError, match="empty.mp4"):
             load_audio(tmp_path / "empty.mp4")
