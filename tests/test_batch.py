@@ -419,6 +419,13 @@ def test_a_job_never_reads_its_own_output_folder(repos, clips, tmp_path, capsys)
     manifest.write_text(f"video\n{part}\n")
     assert run_cli("embed", manifest, "--model", repos["pretraining"], "--out", out) == 2
     assert "m.csv line 2: `video` " in capsys.readouterr().err
+    # however it is reached: a link to a part, a folder linked into --out, a path through `..`
+    (tmp_path / "link.parquet").symlink_to(part)
+    (tmp_path / "out-link").symlink_to(out, target_is_directory=True)
+    for name in ("link.parquet", f"out-link/{part.name}", f"in/../in/e.parquet/{part.name}"):
+        manifest.write_text(f"video\n{name}\n")
+        assert run_cli("embed", manifest, "--model", repos["pretraining"], "--out", out) == 2
+        assert "m.csv line 2: `video` " in capsys.readouterr().err, name
 
 
 def test_a_file_reached_twice_is_one_clip_even_round_a_symlink_loop(repos, clips, tmp_path):
