@@ -15,6 +15,19 @@ PRETRAINING = "pretraining"
 
 # a Hub repo id: "name" or "owner/name" (what huggingface_hub accepts)
 _REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$")
+# (model, revision) -> whether its files come from the local cache only: decided once, by its config's load
+_CACHE_ONLY: dict[tuple[str, str | None], bool] = {}
+
+
+def hub_options(model: str, revision: str | None) -> dict:
+    """The locating options for every load of `--model` after its config (weights, model, processor, pipeline):
+    `revision`, and `local_files_only=True` when its config's load found the Hub unreachable and used the cache.
+    Without it each later load would ask the Hub again, and wait out its timeouts and retries when the network is
+    down."""
+    options = {"revision": revision}
+    if _CACHE_ONLY.get((model, revision)):
+        options["local_files_only"] = True
+    return options
 
 
 def check_model_argument(model: str) -> None:
@@ -40,6 +53,7 @@ def load_tvlt_config(model: str, revision: str | None = None):
         from .hub import read_from_cache_only
 
         local_files_only = read_from_cache_only(model, revision, f"--model {model}")
+    _CACHE_ONLY[(model, revision)] = local_files_only
     try:
         config = AutoConfig.from_pretrained(model, revision=revision, local_files_only=local_files_only)
     except (OSError, ValueError) as error:
@@ -90,7 +104,9 @@ def _weight_files(model: str, revision: str | None) -> list:
 
     def fetch(name: str):
         try:
-            path = cached_file(model, name, revision=revision, _raise_exceptions_for_missing_entries=False)
+            path = cached_file(
+                model, name, **hub_options(model, revision), _raise_exceptions_for_missing_entries=False
+            )
         except OSError as error:
             raise CheckpointError(f"--model {model}: cannot download {name}: {first_line(error)}") from None
         return Path(path) if path else None
@@ -133,6 +149,7 @@ __all__ = [
     "check_model_argument",
     "check_model_weights",
     "checkpoint_kind",
+    "hub_options",
     "load_checkpoint",
     "load_tvlt_config",
 ]

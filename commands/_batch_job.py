@@ -19,7 +19,7 @@ from tqdm import tqdm
 from transformers.utils import logging as transformers_logging
 
 from .. import inputs_tvlt
-from ..checkpoints.loading import CLASSIFICATION, checkpoint_kind, load_checkpoint
+from ..checkpoints.loading import CLASSIFICATION, checkpoint_kind, hub_options, load_checkpoint
 from ..embedding_tvlt import embed_batch, load_encoder, prepare_inputs
 from ..inputs_tvlt import MissingAudioError, TvltClipPreparer, TvltDataCollator, batch_on_model
 from ..pipeline_tvlt import scores_from_logits
@@ -60,7 +60,7 @@ class EmbedTask:
         return [pa.field("embedding", pa.list_(pa.float32(), self.size))]
 
     def load_model(self, model: str, revision: str | None, dtype):
-        return load_encoder(model, revision=revision, dtype=dtype)
+        return load_encoder(model, **hub_options(model, revision), dtype=dtype)
 
     def run(self, model, batch) -> list[dict]:
         embeddings = embed_batch(model, batch, self.modality, self.pooling).numpy()
@@ -91,7 +91,9 @@ class ClassifyTask:
     def load_model(self, model: str, revision: str | None, dtype):
         from ..modeling_tvlt import TvltForAudioVisualClassification
 
-        return TvltForAudioVisualClassification.from_pretrained(model, revision=revision, dtype=dtype).eval()
+        return TvltForAudioVisualClassification.from_pretrained(
+            model, **hub_options(model, revision), dtype=dtype
+        ).eval()
 
     @torch.no_grad()
     def run(self, model, batch) -> list[dict]:
@@ -127,7 +129,7 @@ class MatchTask:
     def load_model(self, model: str, revision: str | None, dtype):
         from ..modeling_tvlt import TvltForPreTraining
 
-        return TvltForPreTraining.from_pretrained(model, revision=revision, dtype=dtype).eval()
+        return TvltForPreTraining.from_pretrained(model, **hub_options(model, revision), dtype=dtype).eval()
 
     @torch.no_grad()
     def run(self, model, batch) -> list[dict]:
@@ -248,7 +250,7 @@ def run_batch_job(job: BatchJob, args, make_task) -> int:
     try:
         with clip_and_model_errors(args):
             model = task.load_model(args.model, args.revision, _TORCH_DTYPES[args.dtype]).to(device)
-            processor = TvltProcessor.from_pretrained(args.model, revision=args.revision)
+            processor = TvltProcessor.from_pretrained(args.model, **hub_options(args.model, args.revision))
         output.lock()
         try:
             if args.force and launch.rank == 0:

@@ -7,7 +7,7 @@ import argparse
 import json
 import os
 
-from ..checkpoints.loading import CLASSIFICATION, check_model_argument
+from ..checkpoints.loading import CLASSIFICATION, check_model_argument, hub_options
 from . import CommandError
 from ._argtypes import option_group, positive_int
 from ._batch import (
@@ -126,17 +126,20 @@ def _run(args: argparse.Namespace) -> int:
 def _classify(args, clip: dict, config) -> dict:
     from transformers import pipeline
 
+    from ..modeling_tvlt import TvltForAudioVisualClassification
     from ..pipeline_tvlt import TASK, TvltAudioVisualClassificationPipeline
     from ..processing_tvlt import TvltProcessor
 
-    processor = TvltProcessor.from_pretrained(args.model, revision=args.revision)
+    hub = hub_options(args.model, args.revision)
+    processor = TvltProcessor.from_pretrained(args.model, **hub)
+    # loaded here, not by `pipeline` from the id: with `hub`, so that it does not ask an unreachable Hub again
+    model = TvltForAudioVisualClassification.from_pretrained(args.model, config=config, **hub)
     # The package's own pipeline class: a repo's `custom_pipelines` entry would otherwise ask for trust_remote_code.
     classifier = pipeline(
         TASK,
-        model=args.model,
+        model=model,
         processor=processor,
         pipeline_class=TvltAudioVisualClassificationPipeline,
-        revision=args.revision,
         device=args.device,
     )
     if args.chunk_length is not None:
@@ -161,7 +164,9 @@ def _match(args, clip: dict, config) -> dict:
             f"--model {args.model} is a pre-training checkpoint without the matching head (task_matching is false) "
             "and without a classifier: nothing to predict."
         )
-    matcher = TvltAudioVisualMatcher.from_pretrained(args.model, revision=args.revision, device=args.device)
+    matcher = TvltAudioVisualMatcher.from_pretrained(
+        args.model, **hub_options(args.model, args.revision), device=args.device
+    )
     if args.chunk_length is not None:
         outputs = match_in_windows(args, matcher, clip, config)
     else:

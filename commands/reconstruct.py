@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from ..checkpoints.loading import CLASSIFICATION
+from ..checkpoints.loading import CLASSIFICATION, hub_options
 from . import CommandError
 from ._argtypes import option_group, ratio, seed
 from ._clip_and_model import (
@@ -93,8 +93,9 @@ def _run(args: argparse.Namespace) -> int:
     from ._mae_picture import reconstruct, render
 
     with clip_and_model_errors(args):
-        processor = TvltProcessor.from_pretrained(args.model, revision=args.revision)
-        model = TvltForPreTraining.from_pretrained(args.model, config=config, revision=args.revision).eval()
+        hub = hub_options(args.model, args.revision)
+        processor = TvltProcessor.from_pretrained(args.model, **hub)
+        model = TvltForPreTraining.from_pretrained(args.model, config=config, **hub).eval()
         if args.device:
             model = model.to(args.device)
         preparer = TvltClipPreparer(processor, config)

@@ -5,11 +5,14 @@ absurd config. The config is compared with the weight files' headers before anyt
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip
+from conftest import offline_env
 from safetensors.torch import load_file, save_file
 
 from tvlt.checkpoints.errors import CheckpointError as ConversionError
@@ -256,3 +259,64 @@ def test_a_cached_hub_id_converts_without_network(no_hub, checkpoints, tmp_path,
         assert main(["convert", "someone/tvlt-tiny", str(tmp_path / "out")]) == 0
     assert "The Hub cannot be reached (no connection: " in caplog.text and "using the cached copy" in caplog.text
     assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+@pytest.fixture()
+def counting_hub():
+    """A Hub whose every connection is accepted, counted and dropped at once (a network that cannot reach it):
+    the count is how many times the processes of a command asked."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    connections = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:  # closed at teardown
+                return
+            connections.append(1)
+            connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", connections
+    server.close()
+
+
+@pytest.mark.parametrize(
+    "kind, command",
+    [
+        ("classification", ["predict", "CLIP"]),
+        ("pretraining", ["predict", "CLIP"]),
+        ("pretraining", ["reconstruct", "CLIP", "--out", "OUT/r.png"]),
+        ("pretraining", ["embed", "CLIP", "--out", "OUT/e.jsonl", "--num-workers", "2"]),
+        ("classification", ["predict", "CLIP", "--out", "OUT/p.jsonl", "--num-workers", "2"]),
+    ],
+)
+def test_a_cached_hub_id_is_asked_for_once_when_the_hub_cannot_be_reached(
+    counting_hub, checkpoints, tmp_path, kind, command
+):
+    """Not in offline mode, the Hub unreachable, the repo cached: the first load decides with one request to use
+    the cache; the weights, the model, the processor, the pipeline and the decoding workers then read it without
+    asking again (each would otherwise wait out its own timeouts and retries on a network that is down)."""
+    from test_convert import _fake_hub_cache
+
+    endpoint, connections = counting_hub
+    _fake_hub_cache(tmp_path / "hf-home" / "hub", "someone/tvlt-tiny", checkpoints[kind])
+    env = offline_env(tmp_path, HF_ENDPOINT=endpoint, HF_HUB_DISABLE_TELEMETRY="1")
+    del env["HF_HUB_OFFLINE"]  # the network is down, but nobody said so
+    arguments = [
+        str(checkpoints["clip"]) if word == "CLIP" else word.replace("OUT", str(tmp_path)) for word in command
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "tvlt", *arguments, "--model", "someone/tvlt-tiny"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "The Hub cannot be reached (no connection: " in done.stderr
+    assert len(connections) == 1, done.stderr[-3000:]
