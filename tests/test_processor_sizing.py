@@ -171,3 +171,20 @@ def test_predict_runs_on_a_real_video_with_a_4402_folder(legacy_classifier, clip
     assert main(["predict", str(clip), "--model", str(model), "--json"]) == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out)
     assert result["task"] == "classification" and len(result["predictions"]) == 4
+
+
+@pytest.mark.parametrize("load", [TvltProcessor.from_pretrained, AutoProcessor.from_pretrained], ids=["Tvlt", "Auto"])
+def test_a_processor_load_reads_the_model_config_beside_it_once(monkeypatch, load):
+    """Sizing reads the model's config.json once per processor load, not once per sub-processor or per check."""
+    import builtins
+
+    real_open, reads = builtins.open, []
+
+    def counting_open(file, *args, **kwargs):
+        if Path(str(file)).name == "config.json":
+            reads.append(file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    load(SAVED / "square")
+    assert len(reads) == 1, reads
