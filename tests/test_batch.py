@@ -725,3 +725,56 @@ def test_a_job_resumed_with_another_number_of_processes_has_one_row_per_clip(rep
     rows = read_rows(out)
     assert sorted(row["id"] for row in rows) == sorted(str(path) for path in clips.glob("*.mp4"))
     assert not [path.name for path in out.iterdir() if path.name.startswith(".part")]
+
+
+def test_force_never_empties_a_folder_of_the_users_own_files(repos, clips, tmp_path, capsys):
+    out = tmp_path / "mine.parquet"
+    out.mkdir()
+    (out / "thesis.tex").write_text("months of work")
+    assert run_cli("embed", clips / "clip0.mp4", "--model", repos["pretraining"], "--out", out, "--force") == 2
+    assert "is a folder that no tvlt batch job made (it holds thesis.tex)" in capsys.readouterr().err
+    assert [path.name for path in out.iterdir()] == ["thesis.tex"]
+
+
+@pytest.mark.parametrize("options", [[], ["--pooling", "mean"]], ids=["same-options", "other-options"])
+def test_a_second_job_on_a_running_jobs_output_is_refused_whatever_its_options(
+    repos, clips, tmp_path, capsys, options
+):
+    """Two jobs on one --out at once: the second is refused while the first holds its lock, with the same options
+    (it would write the same rows twice) and with others (it would mix two jobs' rows)."""
+    out = tmp_path / "emb.parquet"
+    base = ["embed", clips / "clip0.mp4", "--model", repos["pretraining"], "--out", out, "--num-workers", 0]
+    assert run_cli(*base) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    running = OutputFolder(str(out), "parquet", rank=0)
+    running.lock()
+    try:
+        capsys.readouterr()
+        assert run_cli("embed", clips / "clip1.mp4", *base[2:], *options) == 2
+    finally:
+        running.release()
+    err = capsys.readouterr().err
+    assert "another tvlt job is writing there" in err or "refusing to resume into it" in err, err
+    assert {path.name: path.read_bytes() for path in out.iterdir() if not path.name.startswith(".lock")} == {
+        name: data for name, data in before.items() if not name.startswith(".lock")
+    }
+
+
+def test_an_id_repeated_across_two_manifests_of_one_job_is_refused_naming_both(repos, clips, tmp_path, capsys):
+    first, second = tmp_path / "a.csv", tmp_path / "b.jsonl"
+    first.write_text(f"video,id\n{clips / 'clip0.mp4'},intro\n")
+    second.write_text(json.dumps({"video": str(clips / "clip1.mp4"), "id": "intro"}) + "\n")
+    out = tmp_path / "e.jsonl"
+    assert run_cli("embed", first, second, "--model", repos["pretraining"], "--out", out) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{second} line 1: id 'intro' repeats {first} line 2; ids must be unique" in err, err
+    assert not out.exists()
+
+
+def test_links_in_a_folder_to_files_outside_it_are_clips_and_links_to_folders_are_not_followed(repos, clips, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "linked.mp4").symlink_to(clips / "clip0.mp4")  # a file elsewhere, listed here: the user's choice
+    (folder / "elsewhere").symlink_to(clips, target_is_directory=True)  # a whole tree elsewhere: not walked
+    assert run_cli("embed", folder, "--model", repos["pretraining"], "--out", tmp_path / "e.jsonl") == 0
+    assert [row["video"] for row in read_rows(tmp_path / "e.jsonl")] == [str(folder / "linked.mp4")]
