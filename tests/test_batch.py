@@ -577,26 +577,6 @@ def run_bound_by_permissions(*arguments, cwd: Path) -> subprocess.CompletedProce
         pytest.skip(f"cannot run a child without root's permission override: {error}")
 
 
-def audio_only_mp4(path: Path) -> Path:
-    """An mp4 holding only an AAC track (what a phone's voice memo or a stripped download can be)."""
-    from fractions import Fraction
-
-    import av
-
-    waveform = tone(440.0, 1.0)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("aac", rate=44100)
-        stream.layout = "mono"
-        for first in range(0, len(waveform), 1024):
-            frame = av.AudioFrame.from_ndarray(
-                waveform[None, first : first + 1024].copy(), format="flt", layout="mono"
-            )
-            frame.sample_rate, frame.pts, frame.time_base = 44100, first, Fraction(1, 44100)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
-
-
 def test_unreadable_empty_audio_only_and_text_files_are_rows_naming_what_is_wrong(repos, clips, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -605,7 +585,7 @@ def test_unreadable_empty_audio_only_and_text_files_are_rows_naming_what_is_wron
     (folder / "locked.mp4").chmod(0)
     (folder / "empty.mp4").write_bytes(b"")
     (folder / "notes.mp4").write_text("meeting notes, saved with the wrong extension\n")
-    audio_only_mp4(folder / "voice.mp4")
+    write_clip(folder / "voice.mp4", None, waveform=tone(440.0, 1.0))  # an audio track only
     result = run_bound_by_permissions(
         "embed", folder, "--model", repos["pretraining"], "--out", "e.jsonl", cwd=tmp_path
     )
