@@ -511,8 +511,9 @@ class _StreamTiming:
 
 
 def check_media_file(path: PathLike, kind: str) -> str:
-    """`path` as a `str` when it names a file; a one-line `FileNotFoundError` or `IsADirectoryError` naming it (and
-    what a `kind` file, "video" or "audio", should be) otherwise, a `TypeError` when it is not a path."""
+    """`path` as a `str` when it names a file this process can read; otherwise a one-line `FileNotFoundError`,
+    `IsADirectoryError`, `PermissionError` or (an empty file) `MediaDecodingError` naming it and what a `kind` file,
+    "video" or "audio", should be; a `TypeError` when it is not a path."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"A media path must be a str or os.PathLike, got {type(path).__name__}.")
     path = os.fspath(path)
@@ -524,6 +525,16 @@ def check_media_file(path: PathLike, kind: str) -> str:
         if os.path.islink(path):
             raise FileNotFoundError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist.")
         raise FileNotFoundError(f"{path}: no such {kind} file.")
+    # said here because FFmpeg calls both "cannot be opened as a media file (Invalid data ...)", like a corrupt one
+    try:
+        with open(path, "rb") as handle:
+            empty = not handle.read(1)
+    except PermissionError:
+        raise PermissionError(
+            f"{path}: permission denied; expected {_EXPECTED_FILES[kind]} this user can read."
+        ) from None
+    if empty:
+        raise MediaDecodingError(f"{path}: the file is empty (0 bytes); expected {_EXPECTED_FILES[kind]}.")
     return path
 
 

@@ -17,28 +17,31 @@ TOY_CLASSES = ("bright_high", "dark_low")
 
 def write_clip(
     path: Path,
-    frames: np.ndarray,
+    frames: np.ndarray | None,
     fps: int = 8,
     waveform: np.ndarray | None = None,
     sampling_rate: int = SAMPLING_RATE,
 ) -> Path:
-    """Encode `frames` `(T, H, W, 3)` uint8 (H.264) and, if given, a mono float `waveform` (AAC) into `path`."""
+    """Encode `frames` `(T, H, W, 3)` uint8 (H.264) and, if given, a mono float `waveform` (AAC) into `path`; with
+    `frames=None`, the audio alone (a sound track in a video container)."""
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.height, video.width = frames.shape[1:3]
-        video.pix_fmt = "yuv420p"
+        if frames is not None:
+            video = container.add_stream("libx264", rate=fps)
+            video.height, video.width = frames.shape[1:3]
+            video.pix_fmt = "yuv420p"
         audio = None
         if waveform is not None:
             audio = container.add_stream("aac", rate=sampling_rate)
             audio.layout = "mono"
-        for index, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, fps)
-            container.mux(video.encode(frame))
-        container.mux(video.encode())
+        if frames is not None:
+            for index, image in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+                frame.pts, frame.time_base = index, Fraction(1, fps)
+                container.mux(video.encode(frame))
+            container.mux(video.encode())
         if audio is not None:
             for first in range(0, len(waveform), 1024):
                 chunk = np.ascontiguousarray(waveform[None, first : first + 1024], dtype=np.float32)
