@@ -15,12 +15,12 @@ import pyarrow.dataset
 import pyarrow.parquet as pq
 import pytest
 import torch
-from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip
+from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip, write_long_clip
 
 from tvlt import TvltAudioVisualEmbedder
 from tvlt.cli import main
 from tvlt.commands import _batch_job
-from tvlt.commands._batch import JOB_FILE
+from tvlt.commands._batch import JOB_FILE, list_clips
 from tvlt.commands._batch_output import OutputFolder
 
 
@@ -234,6 +234,43 @@ def test_resuming_into_another_jobs_output_is_refused(repos, clips, tmp_path, ca
     assert (out / JOB_FILE).read_bytes() != before[JOB_FILE]  # the new job's identity
 
 
+def test_a_model_folder_retrained_in_place_is_another_model(repos, clips, tmp_path, capsys):
+    """The identity holds the checkpoint's file hashes, not its path: new weights under the same folder are refused."""
+    model = tmp_path / "model"
+    shutil.copytree(repos["pretraining"], model)
+    out = tmp_path / "emb.parquet"
+    job = ["embed", clips / "clip0.mp4", "--model", model, "--out", out, "--num-workers", 0]
+    assert run_cli(*job) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    save_tiny_checkpoint(model, "pretraining", seed=1)
+    capsys.readouterr()
+    assert run_cli(*job) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"refusing to resume into it: it was made with another model or checkpoint revision ('{model}'" in line
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_clips_added_to_an_input_folder_are_picked_up_on_resume(repos, clips, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("clip0.mp4", "corrupt.mp4"):
+        shutil.copy(clips / name, folder / name)
+    out = tmp_path / "emb.jsonl"
+    job = ["embed", folder, "--model", repos["pretraining"], "--out", out, "--num-workers", 0]
+    assert run_cli(*job) == 1
+    before = {path.name: path.read_bytes() for path in part_files(out)}
+    shutil.copy(clips / "clip1.mp4", folder / "clip1.mp4")
+    (folder / "later").mkdir()
+    shutil.copy(clips / "clip2.mp4", folder / "later" / "clip2.mp4")
+    capsys.readouterr()
+    assert run_cli(*job) == 1
+    assert "4 clips in" in (err := capsys.readouterr().err) and "2 written now" in err and "2 already there" in err
+    rows = read_rows(out)
+    assert [row["id"] for row in rows] == [str(folder / name) for name in ("clip0.mp4", "clip1.mp4", "corrupt.mp4",
+                                                                          "later/clip2.mp4")]  # fmt: skip
+    assert {path.name: path.read_bytes() for path in part_files(out) if path.name in before} == before
+
+
 def test_an_output_without_results_does_not_hold_its_identity(repos, clips, tmp_path):
     """A job that stopped before writing any part (e.g. while loading its model) protects nothing."""
     out = tmp_path / "emb.parquet"
@@ -445,6 +482,140 @@ def test_manifests_from_spreadsheets_and_editors_are_read_as_written(repos, clip
     assert (row["id"], row["video"], row["error"]) == ("one", "clips, täglich/a b,é.mp4", None)
 
 
+def _without_root_override():
+    """For a child process run as root: drop the capabilities that let root read and list whatever it likes
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) from its bounding set, so that the command it executes meets file
+    permissions as another user would. (Becoming `nobody` instead would lose the interpreter, often under /root.)"""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_unreadable_files_folders_and_manifests_as_a_user_without_root(repos, clips, tmp_path):
+    folder = tmp_path / "in"
+    (folder / "locked").mkdir(parents=True)
+    for name in ("a.mp4", "locked.mp4", "locked/b.mp4"):
+        shutil.copy(clips / "clip0.mp4", folder / name)
+    (tmp_path / "m.csv").write_text("video\nin/a.mp4\n")
+    closed = [folder / "locked.mp4", tmp_path / "m.csv"]
+    for path in closed:
+        path.chmod(0)
+    preexec = _without_root_override if os.geteuid() == 0 else None
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+    def tvlt(*arguments) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "tvlt", *map(str, arguments), "--model", str(repos["pretraining"])]
+        return subprocess.run(
+            command, cwd=tmp_path, env=env, preexec_fn=preexec, capture_output=True, text=True, timeout=300
+        )
+
+    try:
+        probe = subprocess.run(["cat", str(folder / "locked.mp4")], preexec_fn=preexec, capture_output=True)
+        if probe.returncode == 0:
+            pytest.skip("this process cannot give up reading every file (no CAP_SETPCAP)")
+        inputs = ["in/a.mp4", "in/locked.mp4"]
+        result = tvlt("embed", *inputs, "--out", "e.jsonl", "--num-workers", 0)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert [(row["id"], row["error"]) for row in read_rows(tmp_path / "e.jsonl")] == [
+            ("in/a.mp4", None),
+            ("in/locked.mp4", "PermissionError: in/locked.mp4: permission denied; expected a video file (mp4, mkv, "
+             "webm, avi, mov, ...) this user can read."),
+        ]  # fmt: skip
+        (folder / "locked").chmod(0)
+        closed.append(folder / "locked")
+        for arguments, message in [
+            (["m.csv", "--out", "refused.jsonl"], "m.csv: cannot read the manifest (Permission denied)."),
+            # os.walk skips a folder it cannot list: the job would quietly lack its clips
+            (["in", "--out", "refused.jsonl"], "in/locked: cannot list this folder (Permission denied); make it"),
+            (["in/a.mp4", "--out", "in/locked/e.jsonl"],
+             f"--out in/locked/e.jsonl: cannot write in {folder / 'locked'} (permission denied)."),
+        ]:  # fmt: skip
+            result = tvlt("embed", *arguments)
+            assert result.returncode == 2, result.stderr[-3000:]
+            assert result.stderr.strip().startswith(f"tvlt embed: error: {message}"), result.stderr[-3000:]
+            assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "refused.jsonl").exists()
+    finally:
+        for path in closed:
+            path.chmod(0o755)
+
+
+def test_files_that_are_not_videos_are_error_rows_saying_what_is_wrong(repos, clips, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(clips / "clip0.mp4", folder / "good.mp4")
+    (folder / "empty.mp4").write_bytes(b"")
+    write_clip(folder / "sound.mp4", None, waveform=tone(440.0, 1.0))  # a sound track in a video container
+    (folder / "text.mp4").write_text("a text file with a video's name\n")
+    out = tmp_path / "emb.jsonl"
+    assert run_cli("embed", folder, "--model", repos["pretraining"], "--out", out, "--num-workers", 1) == 1
+    errors = {Path(row["video"]).name: row["error"] for row in read_rows(out)}
+    assert errors == {
+        "empty.mp4": f"MediaDecodingError: {folder / 'empty.mp4'}: the file is empty (0 bytes); expected a video file "
+        "(mp4, mkv, webm, avi, mov, ...).",
+        "good.mp4": None,
+        "sound.mp4": f"MediaDecodingError: {folder / 'sound.mp4'}: the file has no video stream.",
+        "text.mp4": f"MediaDecodingError: {folder / 'text.mp4'}: cannot be opened as a media file ([Errno "
+        f"1094995529] Invalid data found when processing input: '{folder / 'text.mp4'}').",
+    }
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "4 clips in" in err and "3 failed" in err
+
+
+def test_an_hour_long_video_is_read_in_its_default_window(repos, tmp_path):
+    """A job reads each clip's window (by default the first AUDIO_SPAN), never the whole file: an hour whose header
+    says 3600 s gives a row, and its frames are those of its first seconds."""
+    hour = write_long_clip(tmp_path / "hour.mp4", 3600, size=16, repeat_s=10)  # the first 10 s, 360 times
+    start = write_long_clip(tmp_path / "start.mp4", 10, size=16)
+    out = tmp_path / "emb.jsonl"
+    assert run_cli("embed", hour, "--model", repos["pretraining"], "--out", out, "--num-workers", 0) == 0
+    ((row,),) = [read_rows(out)]
+    assert row["error"] is None and len(row["embedding"]) == 32
+    # the sound of the repeated hour begins without AAC's priming packet, so compare what the video alone gives
+    out = tmp_path / "video.jsonl"
+    options = ["--model", repos["pretraining"], "--out", out, "--num-workers", 0, "--modality", "video"]
+    assert run_cli("embed", hour, start, *options) == 0
+    embeddings = [np.array(row["embedding"]) for row in read_rows(out)]
+    assert np.abs(embeddings[0] - embeddings[1]).max() <= 1e-6
+
+
+def test_folders_skip_hidden_and_temporary_files_but_named_ones_are_taken(clips, tmp_path):
+    """Hidden files and folders, and the temporary or lock files editors, Office and browsers leave beside a video,
+    are not clips of a folder; a file named on the command line or in a manifest is read whatever its name."""
+    folder = tmp_path / "in"
+    (folder / ".cache").mkdir(parents=True)
+    names = [".hidden.mp4", ".#clip.mp4", "~clip.mp4", "~$clip.mp4", "clip.mp4.part", "clip.mp4.crdownload",
+             "clip.mp4~", ".cache/clip.mp4", "clip.mp4"]  # fmt: skip
+    for name in names:
+        shutil.copy(clips / "clip0.mp4", folder / name)
+    assert [row.id for row in list_clips([str(folder)])] == [str(folder / "clip.mp4")]
+    (tmp_path / "m.csv").write_text("video\nin/~clip.mp4\nin/.hidden.mp4\n")
+    named = [str(folder / ".#clip.mp4"), str(folder / "clip.mp4.part"), str(tmp_path / "m.csv")]
+    assert [row.video_path for row in list_clips(named)] == [
+        *named[:2],
+        str(tmp_path / "in/~clip.mp4"),
+        str(tmp_path / "in/.hidden.mp4"),
+    ]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("command, kind", [("embed", "pretraining"), ("predict", "classification")])
+def test_half_precision_on_the_cpu_with_every_clip_in_one_batch(repos, clips, tmp_path, dtype, command, kind):
+    inputs = [clips / f"clip{index}.mp4" for index in range(3)]
+    options = ["--model", repos[kind], "--num-workers", 0, "--batch-size", 100000]
+    assert run_cli(command, *inputs, *options, "--out", tmp_path / "full.jsonl") == 0
+    assert run_cli(command, *inputs, *options, "--out", tmp_path / "half.jsonl", "--dtype", dtype) == 0
+    full, half = read_rows(tmp_path / "full.jsonl"), read_rows(tmp_path / "half.jsonl")
+    assert [row["id"] for row in half] == [str(path) for path in inputs] and all(row["error"] is None for row in half)
+    column = "embedding" if command == "embed" else "scores"
+    values = [np.array(list(row[column].values()) if command == "predict" else row[column]) for row in half]
+    expected = [np.array(list(row[column].values()) if command == "predict" else row[column]) for row in full]
+    difference = max(np.abs(a - b).max() for a, b in zip(values, expected, strict=True))
+    assert 0 < difference <= (0.1 if command == "embed" else 0.01), difference  # computed in `dtype`, and close
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
@@ -501,15 +672,20 @@ def launcher(name: str) -> list[str]:
             "no", "--dynamo_backend", "no"]  # fmt: skip
 
 
+def run_launched(name: str, arguments: list, cwd: Path) -> subprocess.CompletedProcess:
+    """`python -m tvlt *arguments` in 2 processes started by the launcher `name` (torchrun or accelerate)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "WORLD_SIZE", "RANK", "LOCAL_"))}
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    command = [*launcher(name), "-m", "tvlt", *map(str, arguments)]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
 @pytest.mark.parametrize("name", ["torchrun", pytest.param("accelerate", marks=pytest.mark.slow)])
 def test_two_processes_give_the_single_process_rows(repos, clips, tmp_path, name):
     single, sharded = tmp_path / "single.parquet", tmp_path / "sharded.parquet"
     arguments = ["embed", str(clips), "--model", str(repos["pretraining"]), "--num-workers", "0", "--batch-size", "2"]
     assert run_cli(*arguments, "--out", single) == 1
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "WORLD_SIZE", "RANK", "LOCAL_"))}
-    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    command = [*launcher(name), "-m", "tvlt", *arguments, "--out", str(sharded)]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    result = run_launched(name, [*arguments, "--out", sharded], tmp_path)
     # 2 clips failed: every rank exits with 1 (torchrun passes it on), and rank 0 prints one summary for the job
     assert result.returncode == 1, result.stderr[-3000:]
     assert result.stderr.count("7 clips in") == 1, result.stderr[-3000:]
@@ -536,3 +712,76 @@ def test_decoding_workers_yield_the_cpu_to_the_models_threads(on_cpu, raised):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == str(raised)
+
+
+@pytest.mark.parametrize("first, then", [(2, 1), (1, 2)], ids=["2-then-1", "1-then-2"])
+def test_a_job_resumed_with_another_number_of_processes_writes_each_clip_once(repos, clips, tmp_path, first, then):
+    """Ranks shard the clips still to do, whoever wrote the rows already there: a job begun under torchrun can be
+    finished by one process, and the other way round."""
+    out = tmp_path / "emb.parquet"
+    options = ["--model", repos["pretraining"], "--out", out, "--num-workers", 0, "--batch-size", 2]
+
+    def job(processes: int, *inputs) -> int:
+        if processes == 1:
+            return run_cli("embed", *inputs, *options)
+        result = run_launched("torchrun", ["embed", *inputs, *options], tmp_path)
+        assert result.returncode in (0, 1), result.stderr[-3000:]
+        return result.returncode
+
+    # a part of the job: 3 of the 7 clips, one of them failing
+    assert job(first, clips / "clip0.mp4", clips / "clip3.mp4", clips / "corrupt.mp4") == 1
+    before = {path.name: path.read_bytes() for path in part_files(out)}
+    # half a part of a killed process whose rank the resuming job does not have (rank 1 when it is alone)
+    (out / f".part-r{then:05d}-20200101T000000-1-00000.parquet.tmp").write_bytes(b"half a part")
+    assert job(then, clips) == 1
+    rows = read_rows(out)
+    assert [Path(row["video"]).name for row in rows] == [
+        "clip0.mp4", "clip1.mp4", "clip2.mp4", "clip3.mp4", "clip4.mp4", "corrupt.mp4", "silent.mp4"
+    ]  # fmt: skip
+    assert {path.name: path.read_bytes() for path in part_files(out) if path.name in before} == before
+    assert not [path.name for path in out.iterdir() if path.name.endswith(".tmp")]
+    reference = tmp_path / "reference.parquet"
+    run_cli("embed", clips, *options[:2], "--out", reference, "--num-workers", 0)
+    for got, expected in zip(rows, read_rows(reference), strict=True):
+        assert got["error"] == expected["error"]
+        if got["embedding"] is not None:
+            assert np.abs(np.array(got["embedding"]) - np.array(expected["embedding"])).max() <= 1e-5
+
+
+def test_a_manifest_row_whose_window_changed_under_the_same_id_is_refused_on_resume(repos, clips, tmp_path, capsys):
+    """Without an `id` the window is part of the default id, so a new window is a new row; with an explicit `id`, the
+    id is the same and its earlier row would be kept for another window: refused, naming the id and the change."""
+    manifest, out = tmp_path / "m.csv", tmp_path / "e.jsonl"
+    job = ["embed", manifest, "--model", repos["pretraining"], "--out", out, "--num-workers", 0]
+    manifest.write_text(f"video,start,end,id\n{clips / 'clip4.mp4'},0,1,talk\n")
+    assert run_cli(*job) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    manifest.write_text(f"video,start,end,id\n{clips / 'clip4.mp4'},0.5,1.5,talk\n{clips / 'clip0.mp4'},,,new\n")
+    capsys.readouterr()
+    assert run_cli(*job) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "id 'talk'" in lines[0] and "start 0 -> 0.5" in lines[0], lines
+    assert "--force" in lines[0]
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    manifest.write_text(f"video,start,end,id\n{clips / 'clip4.mp4'},0,1,talk\n{clips / 'clip0.mp4'},,,new\n")
+    assert run_cli(*job) == 0  # the same row again and a new one: resumed
+    assert [row["id"] for row in read_rows(out)] == ["new", "talk"]
+
+
+def test_a_resumed_job_with_fewer_processes_leaves_a_running_ranks_temporary_parts_alone(
+    repos, clips, tmp_path, capsys
+):
+    """Rank 0 removes the half-written parts of ranks the job does not have, but only when no process holds them."""
+    out = tmp_path / "emb.parquet"
+    assert run_cli("embed", clips / "clip0.mp4", "--model", repos["pretraining"], "--out", out) == 0
+    running = OutputFolder(str(out), "parquet", rank=1, world_size=2)
+    running.lock()
+    writing = out / ".part-r00001-20200101T000000-1-00000.parquet.tmp"
+    writing.write_bytes(b"being written by rank 1 of another job")
+    try:
+        assert run_cli("embed", clips / "clip1.mp4", "--model", repos["pretraining"], "--out", out) == 2
+    finally:
+        running.release()
+    assert "another tvlt job is writing there (rank 1)" in capsys.readouterr().err and writing.exists()
+    assert run_cli("embed", clips / "clip1.mp4", "--model", repos["pretraining"], "--out", out) == 0
+    assert not writing.exists() and len(read_rows(out)) == 2
