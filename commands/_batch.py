@@ -241,22 +241,40 @@ def _time_fragment(start, end) -> str:
     """The window as a W3C media fragment (`#t=10,20`), or "" without one."""
     if start is None and end is None:
         return ""
-    return f"#t={_number(start) if start is not None else ''}" + (f",{_number(end)}" if end is not None else "")
+    return f"#t={seconds_text(start) if start is not None else ''}" + (
+        f",{seconds_text(end)}" if end is not None else ""
+    )
 
 
-def _number(value: float) -> str:
+def seconds_text(value: float) -> str:
+    """A number of seconds as written in ids and messages: `10`, `0.5`."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _unlisted(error: OSError):
+    # os.walk would skip a folder it cannot list, and the job would silently lack its clips
+    raise CommandError(
+        f"{error.filename}: cannot list this folder ({error.strerror}); make it readable, or give the folders, a glob "
+        "or a manifest of the clips you mean."
+    )
+
+
+def _listed(name: str) -> bool:
+    """Whether a folder listing takes this file: not hidden (`.name`, also Emacs's `.#name` lock and LibreOffice's
+    `.~lock.name#`). Incomplete downloads (`.part`, `.crdownload`) and backups (`name~`) do not end in a video
+    extension anyway; `~name.mp4` is a video like any other."""
+    return not name.startswith(".")
 
 
 def _expand(text: str) -> list[str]:
     if os.path.isdir(text):
         found = []
-        for root, folders, files in os.walk(text):
+        for root, folders, files in os.walk(text, onerror=_unlisted):
             folders[:] = sorted(name for name in folders if not name.startswith("."))
             found += [
                 os.path.join(root, name)
                 for name in sorted(files)
-                if not name.startswith(".") and name.lower().endswith(VIDEO_EXTENSIONS)
+                if _listed(name) and name.lower().endswith(VIDEO_EXTENSIONS)
             ]
         if not found:
             raise CommandError(f"{text}: no video files in this folder ({', '.join(VIDEO_EXTENSIONS[:6])}, ...).")
@@ -353,7 +371,7 @@ def _seconds(value, column: str, where: str) -> float | None:
 
 def _check_window(start, end, where: str) -> None:
     if start is not None and end is not None and end <= start:
-        raise CommandError(f"{where}: `end` ({_number(end)}) must be after `start` ({_number(start)}).")
+        raise CommandError(f"{where}: `end` ({seconds_text(end)}) must be after `start` ({seconds_text(start)}).")
 
 
 # -- output -----------------------------------------------------------------------------------------------------------
@@ -492,4 +510,5 @@ __all__ = [
     "output_suffix",
     "plan_batch_job",
     "read_manifest",
+    "seconds_text",
 ]

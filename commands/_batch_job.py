@@ -238,7 +238,7 @@ def run_batch_job(job: BatchJob, args, make_task) -> int:
     identity = job_identity(
         task.command, args.model, model_fingerprint(args.model, args.revision, config), options, task.columns()
     )
-    output = OutputFolder(job.output.folder, job.output.format, launch.rank)
+    output = OutputFolder(job.output.folder, job.output.format, launch.rank, launch.world_size)
     if job.output.resume:
         output.check_identity(identity)  # refuse before minutes of loading
 
@@ -285,10 +285,11 @@ def run_batch_job(job: BatchJob, args, make_task) -> int:
 def _run(job: BatchJob, args, task, model, processor, output: OutputFolder, identity: dict, device) -> list[int]:
     launch = job.launch
     written = output.written_rows()
+    output.check_written_rows(job.rows, written)  # every rank checks every row: all refuse, or none
     shard = job.rows[launch.rank :: launch.world_size]
     todo = [row for row in shard if row.id not in written]
     already = len(shard) - len(todo)
-    failed_before = sum(1 for row in shard if row.id in written and written[row.id] is not None)
+    failed_before = sum(1 for row in shard if row.id in written and written[row.id]["error"] is not None)
     if not todo:
         return [0, 0, already, failed_before, 0]
 

@@ -21,7 +21,7 @@ import time
 
 from ..checkpoints.layout import PROCESSOR_CONFIG_FILES
 from . import CommandError
-from ._batch import JOB_FILE
+from ._batch import JOB_FILE, seconds_text
 
 
 JOB_FORMAT = "tvlt-batch-job/1"
@@ -29,6 +29,8 @@ JOB_FORMAT = "tvlt-batch-job/1"
 _CHECKPOINT_FILES = ("config.json", *PROCESSOR_CONFIG_FILES)
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".index.json")
 SECONDS_PER_PART = 300
+# What a written row holds besides its id that a resumed job reads: its error, and the clip it was made for
+WRITTEN_COLUMNS = ("error", "video", "audio", "start", "end")
 
 
 def model_fingerprint(model: str, revision: str | None, config) -> str:
@@ -89,36 +91,61 @@ def _differences(stored: dict, current: dict) -> list[str]:
 class OutputFolder:
     """The output folder as one process (one rank) of a job sees it: lock, identity, rows already written, writer."""
 
-    def __init__(self, folder: str, format: str, rank: int):
-        self.folder, self.format, self.rank = folder, format, rank
+    def __init__(self, folder: str, format: str, rank: int, world_size: int = 1):
+        self.folder, self.format, self.rank, self.world_size = folder, format, rank, world_size
         self._lock_handle = None
 
     # -- opening ------------------------------------------------------------------------------------------------------
 
     def lock(self) -> None:
-        """Hold this rank's lock for the job; two jobs writing the same parts at once would duplicate rows."""
-        path = os.path.join(self.folder, f".lock-r{self.rank:05d}")
+        """Hold this rank's lock for the job; two jobs writing the same parts at once would duplicate rows. Removes
+        the temporary parts that killed processes of this rank left, and (rank 0) those of ranks this job does not
+        have: a job resumed with fewer processes than the one that was killed."""
         try:
             os.makedirs(self.folder, exist_ok=True)
+        except OSError as error:
+            raise CommandError(f"--out {self.folder}: cannot write there ({error.strerror or error}).") from None
+        self._lock_handle = self._hold(self.rank)
+        self._remove_temporary_parts(self.rank)
+        if self.rank != 0:
+            return
+        prefix = ".part-r"
+        others = {
+            int(name[len(prefix) : len(prefix) + 5])
+            for name in os.listdir(self.folder)
+            if name.startswith(prefix) and name.endswith(".tmp") and name[len(prefix) : len(prefix) + 5].isdigit()
+        }
+        for rank in sorted(rank for rank in others if rank >= self.world_size):
+            handle = self._hold(rank)  # refused while a process of another job holds that rank
+            try:
+                self._remove_temporary_parts(rank)
+            finally:
+                handle.close()
+
+    def _hold(self, rank: int):
+        """The open, exclusively locked lock file of `rank`; `CommandError` when another process holds it."""
+        path = os.path.join(self.folder, f".lock-r{rank:05d}")
+        try:
             handle = open(path, "a+")  # noqa: SIM115 - held open until release()
         except OSError as error:
             raise CommandError(f"--out {self.folder}: cannot write there ({error.strerror or error}).") from None
         try:
             import fcntl
         except ImportError:  # no flock on this platform: nothing to hold
-            self._lock_handle = handle
-            return
+            return handle
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
             raise CommandError(
-                f"--out {self.folder}: another tvlt job is writing there (rank {self.rank}); wait for it to finish, "
+                f"--out {self.folder}: another tvlt job is writing there (rank {rank}); wait for it to finish, "
                 "or choose another --out."
             ) from None
-        self._lock_handle = handle
-        for name in os.listdir(self.folder):  # temporary parts of this rank from a job that was killed
-            if name.startswith(f".part-r{self.rank:05d}-") and name.endswith(".tmp"):
+        return handle
+
+    def _remove_temporary_parts(self, rank: int) -> None:
+        for name in os.listdir(self.folder):  # half-written parts of a killed process of `rank`
+            if name.startswith(f".part-r{rank:05d}-") and name.endswith(".tmp"):
                 os.remove(os.path.join(self.folder, name))
 
     def release(self) -> None:
@@ -175,27 +202,48 @@ class OutputFolder:
 
     # -- reading ------------------------------------------------------------------------------------------------------
 
-    def written_rows(self) -> dict[str, str | None]:
-        """`{id: error or None}` of every row already in the folder (all ranks, all earlier runs)."""
+    def written_rows(self) -> dict[str, dict]:
+        """`{id: {"error", "video", "audio", "start", "end"}}` of every row already in the folder (all ranks, all
+        earlier runs)."""
         rows = {}
         for path in self.part_files():
             try:
                 if self.format == "parquet":
                     import pyarrow.parquet as pq
 
-                    table = pq.read_table(path, columns=["id", "error"])
-                    rows.update(zip(table.column("id").to_pylist(), table.column("error").to_pylist(), strict=True))
+                    table = pq.read_table(path, columns=["id", *WRITTEN_COLUMNS])
+                    for record in table.to_pylist():
+                        rows[record.pop("id")] = record
                 else:
                     with open(path, encoding="utf-8") as handle:
                         for line in handle:
                             record = json.loads(line)
-                            rows[record["id"]] = record.get("error")
+                            rows[record["id"]] = {name: record.get(name) for name in WRITTEN_COLUMNS}
             except Exception as error:  # noqa: BLE001 - whatever makes a part unreadable, name the part
                 raise CommandError(
                     f"--out {self.folder}: cannot read {os.path.basename(path)} ({type(error).__name__}: {error}); "
                     "move it away to resume."
                 ) from None
         return rows
+
+    def check_written_rows(self, rows: list, written: dict[str, dict]) -> None:
+        """Refuse to resume when a row already written under a clip's id was made for another file or window (a
+        manifest's own `id`, kept while its `start`/`end` changed): skipping it would keep the old window's result."""
+        for row in rows:
+            stored = written.get(row.id)
+            if stored is None:
+                continue
+            changes = [
+                f"{name} {_shown(stored[name])} -> {_shown(getattr(row, name))}"
+                for name in ("video", "audio", "start", "end")
+                if stored[name] != getattr(row, name)
+            ]
+            if changes:
+                raise CommandError(
+                    f"--out {self.folder}: refusing to resume into it: id {row.id!r} was written for another clip "
+                    f"({', '.join(changes)}). Choose another --out, give the row a new id, or add --force to delete "
+                    "its results and start over."
+                )
 
     def writer(self, schema, identity: dict, rows_per_part: int) -> "PartWriter":
         return PartWriter(self, schema, identity, rows_per_part)
@@ -249,6 +297,13 @@ class PartWriter:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
         return sink.getvalue().to_pybytes()
+
+
+def _shown(value) -> str:
+    """A clip's field in a message: a path or a number of seconds as the user wrote it, `none` when not given."""
+    if value is None:
+        return "none"
+    return seconds_text(value) if isinstance(value, (int, float)) else str(value)
 
 
 def _json_rows(rows: list[dict]):

@@ -758,3 +758,101 @@ def test_links_in_a_folder_to_files_outside_it_are_clips_and_links_to_folders_ar
     (folder / "elsewhere").symlink_to(clips, target_is_directory=True)  # a whole tree elsewhere: not walked
     assert run_cli("embed", folder, "--model", repos["pretraining"], "--out", tmp_path / "e.jsonl") == 0
     assert [row["video"] for row in read_rows(tmp_path / "e.jsonl")] == [str(folder / "linked.mp4")]
+
+
+# -- resuming after changes (merged from the batch branch) -----------------------------------------------------
+
+
+def test_a_model_folder_retrained_in_place_is_another_model(repos, clips, tmp_path, capsys):
+    """The identity holds the checkpoint's file hashes, not its path: new weights under the same folder are refused."""
+    model = tmp_path / "model"
+    shutil.copytree(repos["pretraining"], model)
+    out = tmp_path / "emb.parquet"
+    job = ["embed", clips / "clip0.mp4", "--model", model, "--out", out, "--num-workers", 0]
+    assert run_cli(*job) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    save_tiny_checkpoint(model, "pretraining", seed=1)
+    capsys.readouterr()
+    assert run_cli(*job) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"refusing to resume into it: it was made with another model or checkpoint revision ('{model}'" in line
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_clips_added_to_an_input_folder_are_picked_up_on_resume(repos, clips, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("clip0.mp4", "corrupt.mp4"):
+        shutil.copy(clips / name, folder / name)
+    out = tmp_path / "emb.jsonl"
+    job = ["embed", folder, "--model", repos["pretraining"], "--out", out, "--num-workers", 0]
+    assert run_cli(*job) == 1
+    before = {path.name: path.read_bytes() for path in part_files(out)}
+    shutil.copy(clips / "clip1.mp4", folder / "clip1.mp4")
+    (folder / "later").mkdir()
+    shutil.copy(clips / "clip2.mp4", folder / "later" / "clip2.mp4")
+    capsys.readouterr()
+    assert run_cli(*job) == 1
+    assert "4 clips in" in (err := capsys.readouterr().err) and "2 written now" in err and "2 already there" in err
+    rows = read_rows(out)
+    assert [row["id"] for row in rows] == [str(folder / name) for name in ("clip0.mp4", "clip1.mp4", "corrupt.mp4",
+                                                                          "later/clip2.mp4")]  # fmt: skip
+    assert {path.name: path.read_bytes() for path in part_files(out) if path.name in before} == before
+
+
+def test_a_manifest_row_whose_window_changed_under_the_same_id_is_refused_on_resume(repos, clips, tmp_path, capsys):
+    """Without an `id` the window is part of the default id, so a new window is a new row; with an explicit `id`, the
+    id is the same and its earlier row would be kept for another window: refused, naming the id and the change."""
+    manifest, out = tmp_path / "m.csv", tmp_path / "e.jsonl"
+    job = ["embed", manifest, "--model", repos["pretraining"], "--out", out, "--num-workers", 0]
+    manifest.write_text(f"video,start,end,id\n{clips / 'clip4.mp4'},0,1,talk\n")
+    assert run_cli(*job) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    manifest.write_text(f"video,start,end,id\n{clips / 'clip4.mp4'},0.5,1.5,talk\n{clips / 'clip0.mp4'},,,new\n")
+    capsys.readouterr()
+    assert run_cli(*job) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "id 'talk'" in lines[0] and "start 0 -> 0.5" in lines[0], lines
+    assert "--force" in lines[0]
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    manifest.write_text(f"video,start,end,id\n{clips / 'clip4.mp4'},0,1,talk\n{clips / 'clip0.mp4'},,,new\n")
+    assert run_cli(*job) == 0  # the same row again and a new one: resumed
+    assert [row["id"] for row in read_rows(out)] == ["new", "talk"]
+
+
+def test_a_resumed_job_with_fewer_processes_leaves_a_running_ranks_temporary_parts_alone(
+    repos, clips, tmp_path, capsys
+):
+    """Rank 0 removes the half-written parts of ranks the job does not have, but only when no process holds them."""
+    out = tmp_path / "emb.parquet"
+    assert run_cli("embed", clips / "clip0.mp4", "--model", repos["pretraining"], "--out", out) == 0
+    running = OutputFolder(str(out), "parquet", rank=1, world_size=2)
+    running.lock()
+    writing = out / ".part-r00001-20200101T000000-1-00000.parquet.tmp"
+    writing.write_bytes(b"being written by rank 1 of another job")
+    try:
+        assert run_cli("embed", clips / "clip1.mp4", "--model", repos["pretraining"], "--out", out) == 2
+    finally:
+        running.release()
+    assert "another tvlt job is writing there (rank 1)" in capsys.readouterr().err and writing.exists()
+    assert run_cli("embed", clips / "clip1.mp4", "--model", repos["pretraining"], "--out", out) == 0
+    assert not writing.exists() and len(read_rows(out)) == 2
+
+
+def test_a_folder_that_cannot_be_listed_is_one_line_not_silently_skipped(repos, clips, tmp_path):
+    """os.walk skips a folder it cannot list: the job would quietly lack its clips."""
+    folder = tmp_path / "in"
+    (folder / "locked").mkdir(parents=True)
+    shutil.copy(clips / "clip0.mp4", folder / "a.mp4")
+    shutil.copy(clips / "clip1.mp4", folder / "locked" / "b.mp4")
+    (folder / "locked").chmod(0)
+    try:
+        result = run_bound_by_permissions(
+            "embed", "in", "--model", repos["pretraining"], "--out", "e.jsonl", cwd=tmp_path
+        )
+    finally:
+        (folder / "locked").chmod(0o755)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
+    assert lines[0].startswith("tvlt embed: error: in/locked: cannot list this folder (Permission denied)"), lines
+    assert not (tmp_path / "e.jsonl").exists()
