@@ -189,6 +189,12 @@ def _preprocessing(checkpoint: LoadedCheckpoint) -> str:
             "model, the CLS token takes the padding flag of the first audio patch "
             "(`cls_mask_from_first_audio_patch`): a clip that starts with silence hides CLS from the other tokens."
         )
+    if not checkpoint.processor_saved:
+        # the source had no processor settings: build_processor gave it TVLT-base preprocessing at the model's sizes
+        return (
+            "The source checkpoint had no processor settings: the processor is TVLT-base's preprocessing "
+            "(transformers 4.40.2's), sized to this model (frame size, frames, spectrogram length, mel bins, patches)."
+        )
     return "The processor is the one saved with the source checkpoint (transformers 4.40.2's TVLT preprocessing)."
 
 

@@ -65,6 +65,7 @@ class LoadedCheckpoint:
     license: str | None = None  # from the source's own model card, when it states one
     hub_repo: str | None = None  # the Hub repo id of a Hub SRC: the card's `base_model`
     hub_commit: str | None = None  # the commit of that repo that was read
+    processor_saved: bool = True  # a transformers-format SRC had processor settings (else TVLT-base, sized)
 
 
 def load_checkpoint(
@@ -188,6 +189,7 @@ def _load_legacy(folder: Path, source: str) -> LoadedCheckpoint:
         description=f"transformers-format TVLT checkpoint ({architecture})",
         source=source,
         license=_card_license(folder / "README.md"),
+        processor_saved=any((folder / name).is_file() for name in PROCESSOR_CONFIG_FILES),
     )
 
 

@@ -607,6 +607,8 @@ def test_the_card_of_an_original_checkpoint_states_the_original_preprocessing(co
     assert "`cls_mask_from_first_audio_patch`" in card
     legacy = " ".join(render_model_card(load_checkpoint(str(LEGACY / "TvltModel"))).split())
     assert "torchaudio" not in legacy and "cls_mask_from_first_audio_patch" not in legacy
+    # that folder has no processor settings: the card says what the converter gave it instead
+    assert "had no processor settings: the processor is TVLT-base's preprocessing" in legacy
 
 
 def test_model_card_keeps_the_source_license_and_names_the_hub_repo(tmp_path):
