@@ -1,6 +1,7 @@
 """What the benchmark tables say about the machine they ran on, and the memory of its processes."""
 
 import platform
+import re
 from pathlib import Path
 
 
@@ -16,7 +17,8 @@ def cpu_name() -> str:
 
 def proc_bytes(field: str, pid: int | str = "self", file: str = "status") -> int:
     """A size field of Linux's /proc/PID/FILE, in bytes: `VmRSS`, `VmHWM` (the peak RSS) in `status`, `Pss` in
-    `smaps_rollup`. 0 when the process is gone; `RuntimeError` when the file has no such field."""
+    `smaps_rollup`. 0 when the process is gone or exiting; `RuntimeError` when a live process's file has no such
+    field."""
     try:
         lines = Path(f"/proc/{pid}/{file}").read_text().splitlines()
     except OSError:
@@ -24,7 +26,20 @@ def proc_bytes(field: str, pid: int | str = "self", file: str = "status") -> int
     for line in lines:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024  # the kernel writes kB
+    if _exited(pid):  # a sampled worker can exit between two reads: its /proc entry stays, without its memory
+        return 0
     raise RuntimeError(f"no {field} in /proc/{pid}/{file}")
+
+
+def _exited(pid: int | str) -> bool:
+    """Whether PID is a zombie (exited, not yet reaped by its parent) or dead: the kernel has freed its memory and
+    lists none of it."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    state = re.search(r"^State:\s*(\S)", status, re.MULTILINE)
+    return state is not None and state.group(1) in "ZX"
 
 
 def reset_peak_rss() -> bool:
