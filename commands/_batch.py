@@ -24,8 +24,10 @@ OUTPUT_FORMATS = {".parquet": "parquet", ".jsonl": "jsonl"}
 # The file that holds a job's identity in its output folder (readers skip files starting with "_" or ".")
 JOB_FILE = "_tvlt_job.json"
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
-# The columns of a manifest: those of a clip dict (inputs_tvlt.CLIP_KEYS, less the waveform rate), and an id
-MANIFEST_COLUMNS = ("video", "audio", "start", "end", "id")
+# What a row of a job names of its clip (a clip dict's keys, inputs_tvlt.CLIP_KEYS, less the waveform rate): the
+# columns of a manifest besides `id`, and columns of every output row
+CLIP_COLUMNS = ("video", "audio", "start", "end")
+MANIFEST_COLUMNS = (*CLIP_COLUMNS, "id")
 # What a folder is searched for (case-insensitive); files named one by one or by a glob are taken whatever their name
 VIDEO_EXTENSIONS = (
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp",
@@ -492,6 +494,7 @@ def launch_from_environment(environ=os.environ) -> Launch:
 
 __all__ = [
     "BATCH_OPTIONS",
+    "CLIP_COLUMNS",
     "DTYPES",
     "JOB_FILE",
     "MANIFEST_COLUMNS",

@@ -25,13 +25,13 @@ from ..inputs_tvlt import MissingAudioError, TvltClipPreparer, TvltDataCollator,
 from ..pipeline_tvlt import scores_from_logits
 from ..processing_tvlt import TvltProcessor
 from . import CommandError
-from ._batch import BatchJob, ClipRow
+from ._batch import CLIP_COLUMNS, BatchJob, ClipRow
 from ._batch_output import OutputFolder, job_identity, model_fingerprint
 from ._clip_and_model import check_device, clip_and_model_errors
 
 
 # Every row starts with these; the task's own columns follow
-COMMON_COLUMNS = ("id", "video", "audio", "start", "end", "error")
+COMMON_COLUMNS = ("id", *CLIP_COLUMNS, "error")
 # DataLoader worker processes are replaced after this many clips each (see _recycled_loaders)
 CLIPS_PER_WORKER = 256
 _TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}

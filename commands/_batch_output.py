@@ -16,12 +16,13 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import secrets
 import time
 
 from ..checkpoints.layout import PROCESSOR_CONFIG_FILES
 from . import CommandError
-from ._batch import JOB_FILE, seconds_text
+from ._batch import CLIP_COLUMNS, JOB_FILE, seconds_text
 
 
 JOB_FORMAT = "tvlt-batch-job/1"
@@ -30,7 +31,9 @@ _CHECKPOINT_FILES = ("config.json", *PROCESSOR_CONFIG_FILES)
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".index.json")
 SECONDS_PER_PART = 300
 # What a written row holds besides its id that a resumed job reads: its error, and the clip it was made for
-WRITTEN_COLUMNS = ("error", "video", "audio", "start", "end")
+WRITTEN_COLUMNS = ("error", *CLIP_COLUMNS)
+# The name a part has while it is written (PartWriter.flush): `.part-r<rank>-<run>-<n>.<format>.tmp`
+_TEMPORARY_PART = re.compile(r"\.part-r(\d{5})-.+\.tmp")
 
 
 def model_fingerprint(model: str, revision: str | None, config) -> str:
@@ -109,13 +112,7 @@ class OutputFolder:
         self._remove_temporary_parts(self.rank)
         if self.rank != 0:
             return
-        prefix = ".part-r"
-        others = {
-            int(name[len(prefix) : len(prefix) + 5])
-            for name in os.listdir(self.folder)
-            if name.startswith(prefix) and name.endswith(".tmp") and name[len(prefix) : len(prefix) + 5].isdigit()
-        }
-        for rank in sorted(rank for rank in others if rank >= self.world_size):
+        for rank in sorted(rank for rank in self._temporary_part_ranks() if rank >= self.world_size):
             handle = self._hold(rank)  # refused while a process of another job holds that rank
             try:
                 self._remove_temporary_parts(rank)
@@ -143,9 +140,13 @@ class OutputFolder:
             ) from None
         return handle
 
+    def _temporary_part_ranks(self) -> set[int]:
+        return {int(match[1]) for match in map(_TEMPORARY_PART.fullmatch, os.listdir(self.folder)) if match}
+
     def _remove_temporary_parts(self, rank: int) -> None:
         for name in os.listdir(self.folder):  # half-written parts of a killed process of `rank`
-            if name.startswith(f".part-r{rank:05d}-") and name.endswith(".tmp"):
+            match = _TEMPORARY_PART.fullmatch(name)
+            if match and int(match[1]) == rank:
                 os.remove(os.path.join(self.folder, name))
 
     def release(self) -> None:
@@ -235,7 +236,7 @@ class OutputFolder:
                 continue
             changes = [
                 f"{name} {_shown(stored[name])} -> {_shown(getattr(row, name))}"
-                for name in ("video", "audio", "start", "end")
+                for name in CLIP_COLUMNS
                 if stored[name] != getattr(row, name)
             ]
             if changes:
