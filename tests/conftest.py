@@ -93,6 +93,13 @@ def offline_env(root: Path, **overrides) -> dict[str, str]:
     return {**env, **overrides}
 
 
+def launcher_env() -> dict[str, str]:
+    """The environment of `torchrun` / `accelerate launch` run by a test: offline, one thread per process, and none
+    of the launch variables of this process (a suite run under a launcher would pass its own rank on)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "WORLD_SIZE", "RANK", "LOCAL_"))}
+    return {**env, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
 def run_without_package(client: str, job_file: Path, root: Path, **env_overrides) -> None:
     """Run `tests/<client>` (called as `client.py SITE_PACKAGES JOB_FILE`) where `tvlt` cannot be imported: another
     working directory, `python -I -S` (no script dir, no site, no PYTHON* variables), the interpreter's

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from _av_toys import moving_square_frames, save_tiny_checkpoint, tone, write_clip
+from conftest import launcher_env
 
 from tvlt import TvltAudioVisualEmbedder
 from tvlt.cli import main
@@ -513,8 +514,7 @@ def test_two_processes_give_the_single_process_rows(repos, clips, tmp_path, name
     single, sharded = tmp_path / "single.parquet", tmp_path / "sharded.parquet"
     arguments = ["embed", str(clips), "--model", str(repos["pretraining"]), "--num-workers", "0", "--batch-size", "2"]
     assert run_cli(*arguments, "--out", single) == 1
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "WORLD_SIZE", "RANK", "LOCAL_"))}
-    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    env = launcher_env()
     command = [*launcher(name), "-m", "tvlt", *arguments, "--out", str(sharded)]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     # 2 clips failed: every rank exits with 1 (torchrun passes it on), and rank 0 prints one summary for the job
@@ -687,8 +687,7 @@ def test_a_job_resumed_with_another_number_of_processes_has_one_row_per_clip(rep
     """Rows are skipped by id, not by rank: a job begun on one process and finished on two (or the other way round)
     holds each clip once, and no temporary part is left."""
     out = tmp_path / "e.parquet"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "WORLD_SIZE", "RANK", "LOCAL_"))}
-    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    env = launcher_env()
 
     def run(processes: int, *inputs) -> int:
         arguments = ["embed", *map(str, inputs), "--model", str(repos["pretraining"]), "--out", str(out)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from _av_toys import TOY_CLASSES, save_tiny_checkpoint, toy_clip, toy_dataset
-from conftest import REPO_ROOT, run_without_package
+from conftest import REPO_ROOT, launcher_env, run_without_package
 
 
 FINETUNE = REPO_ROOT / "examples" / "finetune.py"
@@ -57,9 +57,7 @@ def finetune_arguments(toy, output_dir: Path, **overrides) -> list[str]:
 
 
 def run_launcher(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "WORLD_SIZE", "RANK", "LOCAL_"))}
-    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=cwd, env=launcher_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-6000:]
     return result
 
