@@ -96,19 +96,22 @@ def bash_commands(code: str) -> list[list[str]]:
     return [command for command in commands if command]
 
 
+def tvlt_arguments(command: list[str]) -> list[str] | None:
+    """The arguments of a `tvlt ...` or `python -m tvlt ...` command; None for any other command."""
+    if command[0] == "tvlt":
+        return command[1:]
+    if command[:3] == ["python", "-m", "tvlt"]:
+        return command[3:]
+    return None
+
+
 def convert_destinations(blocks: list[Block]) -> set[str]:
     """The DSTs of the `tvlt convert` commands a page runs: the page makes them itself."""
     made = set()
     for block in blocks:
         if block.language == "bash" and block.not_run is None:
             for command in bash_commands(block.code):
-                arguments = (
-                    command[1:]
-                    if command[0] == "tvlt"
-                    else command[3:]
-                    if command[:3] == ["python", "-m", "tvlt"]
-                    else []
-                )
+                arguments = tvlt_arguments(command) or []
                 positional = [word for word in arguments[1:] if not word.startswith("-")]
                 if arguments[:1] == ["convert"] and len(positional) >= 2:
                     made.add(positional[1])
@@ -121,8 +124,8 @@ def run_command(command: list[str]) -> str:
 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        if command[0] == "tvlt" or command[:3] == ["python", "-m", "tvlt"]:
-            arguments = command[1:] if command[0] == "tvlt" else command[3:]
+        arguments = tvlt_arguments(command)
+        if arguments is not None:
             if arguments[:1] == ["convert"] and set(arguments) & set(ORIGINAL_STAND_INS):
                 arguments = [*arguments, *STAND_IN_HEADS]
             status = main(arguments)
