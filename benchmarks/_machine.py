@@ -42,6 +42,20 @@ def _exited(pid: int | str) -> bool:
     return state is not None and state.group(1) in "ZX"
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes PID started, and theirs (a job's decoding workers), as Linux lists them now; [] elsewhere."""
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        found += [int(child) for child in children]
+        frontier += [int(child) for child in children]
+    return found
+
+
 def reset_peak_rss() -> bool:
     """Reset the kernel's high-water mark (VmHWM) of this process, so that the next `proc_bytes("VmHWM")` is the peak
     of what runs from now on, not of loading. False where the kernel does not let us (the peak is then the
@@ -54,4 +68,4 @@ def reset_peak_rss() -> bool:
     return True
 
 
-__all__ = ["cpu_name", "proc_bytes", "reset_peak_rss"]
+__all__ = ["cpu_name", "descendants", "proc_bytes", "reset_peak_rss"]

@@ -35,7 +35,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from _machine import cpu_name, proc_bytes  # benchmarks/ is on sys.path when the script runs
+from _machine import cpu_name, descendants, proc_bytes  # benchmarks/ is on sys.path when the script runs
 
 
 LABELS = {0: "negative", 1: "neutral", 2: "positive"}
@@ -198,19 +198,6 @@ def run_child(command: list[str], sample_memory: bool = False) -> tuple[str, flo
     main = per_process.pop(process.pid, 0)
     peaks = {"tree": tree[0], "main": main, "workers": max(per_process.values(), default=0)}
     return out + err, time.perf_counter() - started, peaks
-
-
-def descendants(pid: int) -> list[int]:
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        try:
-            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-        except OSError:
-            continue
-        found += [int(child) for child in children]
-        frontier += [int(child) for child in children]
-    return found
 
 
 def run_job(model: Path, manifest: Path, out: Path, args, sample_memory: bool) -> dict:

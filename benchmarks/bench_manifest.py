@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import cpu_name, proc_bytes  # benchmarks/ is on sys.path when the script runs
+from _machine import cpu_name, descendants, proc_bytes  # benchmarks/ is on sys.path when the script runs
 from bench_batch import write_clip
 
 
@@ -69,7 +69,7 @@ def run_job(manifest: Path, model: Path, out: Path, batch_size: int, workers: in
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     first_part, worker_peak = None, 0
     while process.poll() is None and time.perf_counter() - started < timeout:
-        for child in _children(process.pid):
+        for child in descendants(process.pid):
             worker_peak = max(worker_peak, proc_bytes("VmRSS", child))
         if out.is_dir() and any(out.glob("part-*.jsonl")):
             first_part = time.perf_counter() - started
@@ -85,13 +85,6 @@ def run_job(manifest: Path, model: Path, out: Path, batch_size: int, workers: in
     if first_part is None:
         raise RuntimeError(f"no part written within {timeout} s: {stderr[-2000:]}")
     return {"first_part_s": first_part, "peak_mib": peak / 2**20, "worker_mib": worker_peak / 2**20}
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 def main() -> int:
